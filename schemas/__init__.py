@@ -1,0 +1,48 @@
+"""Contracts shared by every stage: events, settings, topics, errors, ClickHouse DDL."""
+
+from schemas.dead_letter import DeadLetter
+from schemas.errors import (
+    ChallengerError,
+    ConfigError,
+    InvalidEventError,
+    ShadowOpticError,
+    StackError,
+    StoreUnavailableError,
+)
+from schemas.events import (
+    SCHEMA_VERSION,
+    CapturedResponse,
+    ChatMessage,
+    InferenceEvent,
+    NormalizedRequest,
+    ScoredRecord,
+    ShadowResult,
+    ShadowStatus,
+    Usage,
+)
+from schemas.settings import ChallengerConfig, ModelPrice, Settings
+from schemas.topics import Topics, ensure_topics
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CapturedResponse",
+    "ChallengerConfig",
+    "ChallengerError",
+    "ChatMessage",
+    "ConfigError",
+    "DeadLetter",
+    "InferenceEvent",
+    "InvalidEventError",
+    "ModelPrice",
+    "NormalizedRequest",
+    "ScoredRecord",
+    "Settings",
+    "ShadowOpticError",
+    "ShadowResult",
+    "ShadowStatus",
+    "StackError",
+    "StoreUnavailableError",
+    "Topics",
+    "Usage",
+    "ensure_topics",
+]

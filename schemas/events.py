@@ -1,0 +1,160 @@
+"""The three messages of the pipeline, JSON on the wire, each with a schema_version.
+
+InferenceEvent (shadow.requests) -> ShadowResult (shadow.results) -> ScoredRecord (shadow.scored,
+then a row of ClickHouse's shadow_scores).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChatMessage",
+    "NormalizedRequest",
+    "Usage",
+    "CapturedResponse",
+    "InferenceEvent",
+    "ShadowStatus",
+    "ShadowResult",
+    "ScoredRecord",
+]
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChatMessage(_Model):
+    role: str
+    content: str = ""
+    name: str | None = None
+
+
+class NormalizedRequest(_Model):
+    """The request as a challenger needs it: secrets gone, PII masked, parameters kept."""
+
+    kind: Literal["chat", "completion", "embedding", "json"] = "chat"
+    model: str
+    messages: list[ChatMessage] = Field(default_factory=list)
+    prompt: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, …")
+    tools_present: bool = False
+    stream: bool = False
+
+    def last_user_text(self) -> str:
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return self.prompt or ""
+
+
+class Usage(_Model):
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+
+
+class CapturedResponse(_Model):
+    status_code: int
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+class InferenceEvent(_Model):
+    """One production request/response, as the gateway published it."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str = Field(min_length=1, max_length=64, description="sortable unique id (ULID)")
+    app: str = "default"
+    route: str
+    tenant: str | None = None
+    ts_request: datetime
+    ts_response: datetime
+    production_model: str
+    production_model_rev: str = "unknown"
+    request: NormalizedRequest
+    response: CapturedResponse
+    latency_ms: float = Field(ge=0)
+    ttft_ms: float | None = None
+    replayable: bool = True
+    not_replayable_reason: str | None = None
+    redactions: dict[str, int] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    request_hash: str
+
+
+class ShadowStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    SKIPPED_RATE_LIMITED = "skipped_rate_limited"
+    SKIPPED_BUDGET = "skipped_budget"
+    CIRCUIT_OPEN = "circuit_open"
+    INELIGIBLE = "ineligible"
+
+
+class ShadowResult(_Model):
+    """What one challenger answered to one event (or why it was not asked)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event: InferenceEvent
+    challenger: str
+    challenger_model: str
+    is_control: bool = False
+    status: ShadowStatus
+    response_text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    ts_called: datetime
+
+
+class ScoredRecord(_Model):
+    """One row of shadow_scores; (event_id, challenger, scorer_version) is its identity."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    challenger: str
+    challenger_model: str
+    is_control: bool
+    app: str
+    route: str
+    tenant: str
+    production_model: str
+    production_model_rev: str
+    request_hash: str
+    ts_request: datetime
+    ts_scored: datetime
+    status: ShadowStatus
+    error: str = ""
+    similarity: float | None = None
+    similarity_method: str = ""
+    similarity_components: dict[str, float] = Field(default_factory=dict)
+    exact_match: bool | None = None
+    json_valid_production: bool | None = None
+    json_valid_challenger: bool | None = None
+    length_ratio: float | None = None
+    refusal_production: bool | None = None
+    refusal_challenger: bool | None = None
+    production_latency_ms: float
+    challenger_latency_ms: float | None = None
+    latency_delta_ms: float | None = None
+    latency_ratio: float | None = None
+    production_prompt_tokens: int = 0
+    production_completion_tokens: int = 0
+    challenger_prompt_tokens: int = 0
+    challenger_completion_tokens: int = 0
+    production_cost_usd: float = 0.0
+    challenger_cost_usd: float = 0.0
+    cost_delta_usd: float = 0.0
+    judge_score: float | None = None
+    scorer_version: str

@@ -1,0 +1,48 @@
+"""Kafka topic names of the pipeline, with an optional prefix so several pipelines share a cluster."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Topics", "ensure_topics"]
+
+
+class Topics(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    requests: str
+    results: str
+    scored: str
+    dlq: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str = "") -> "Topics":
+        return cls(
+            requests=f"{prefix}shadow.requests",
+            results=f"{prefix}shadow.results",
+            scored=f"{prefix}shadow.scored",
+            dlq=f"{prefix}shadow.dlq",
+        )
+
+    def all(self) -> list[str]:
+        return [self.requests, self.results, self.scored, self.dlq]
+
+
+def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet (replication 1 locally, the broker default elsewhere)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    wanted = [NewTopic(name, num_partitions=partitions) for name in names if name not in existing]
+    created = []
+    if wanted:
+        for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
+            try:
+                future.result(timeout=timeout_s)
+                created.append(name)
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process won the race
+                    raise
+    return created

@@ -1,0 +1,3 @@
+"""Shadow-Optic."""
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+import sys
+
+from shadow_optic.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""Long-running processes of the pipeline, each built from one Settings: gateway, worker, sim model."""
+
+from __future__ import annotations
+
+import logging
+
+from schemas.settings import Settings
+from schemas.topics import ensure_topics
+from shadow_optic.sim_model import SimModelConfig
+
+__all__ = ["run_gateway", "run_worker", "run_sim_model"]
+
+
+def run_gateway(settings: Settings) -> None:
+    import uvicorn
+
+    from producers.gateway import create_gateway
+    from producers.publisher import EventPublisher
+
+    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions)
+    with EventPublisher(settings.kafka_bootstrap, settings.topics.requests, settings.publisher_buffer_bytes) as pub:
+        app = create_gateway(settings, pub)
+        uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
+                    access_log=False)
+
+
+def run_worker(settings: Settings) -> None:
+    import faust
+
+    from stream_agents.app import create_app
+
+    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions)
+    app = create_app(settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per challenger call is noise
+    # INFO, not WARNING: at WARNING Faust turns the root logger to DEBUG for its spinner (-10-20 %).
+    worker = faust.Worker(app, loglevel=settings.log_level.upper() if settings.log_level.upper() != "WARNING"
+                          else "INFO", quiet=True)
+    worker.execute_from_commandline()
+
+
+def run_sim_model(config: SimModelConfig, host: str, port: int) -> None:
+    import uvicorn
+
+    from shadow_optic.sim_model import create_sim_model
+
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    uvicorn.run(create_sim_model(config), host=host, port=port, log_level="warning", access_log=False)

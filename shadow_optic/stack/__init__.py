@@ -1,0 +1,3 @@
+"""Local stack helpers (servers the launcher starts)."""
+
+__all__: list[str] = []

@@ -1,0 +1,86 @@
+"""Writes ScoredRecords to ClickHouse in batches, and does not return until they are in.
+
+Faust acks a take() batch once the loop body finishes, also when it raises: so the sink retries here,
+with back-off and a loud log, and never lets an insert error escape (that would lose the batch).
+Rows are keyed (challenger, scorer_version, event_id) in a ReplacingMergeTree: writing a batch twice
+is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.clickhouse import SCORES_TABLE
+from schemas.events import ScoredRecord
+
+__all__ = ["ScoreSink", "SCORE_COLUMNS", "records_to_columns"]
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS: list[str] = [name for name in ScoredRecord.model_fields if name != "schema_version"]
+
+
+def records_to_columns(records: list[ScoredRecord]) -> list[list[Any]]:
+    """Column-oriented data: far cheaper for clickhouse-connect to serialise than row lists."""
+    columns: list[list[Any]] = [[] for _ in SCORE_COLUMNS]
+    for record in records:
+        for column, name in zip(columns, SCORE_COLUMNS):
+            value = getattr(record, name)
+            column.append(value.value if name == "status" else value)
+    return columns
+
+
+class ScoreSink:
+    def __init__(self, client_factory: Callable[[], Client], max_backoff_s: float = 30.0) -> None:
+        self._client_factory = client_factory
+        self._client: Client | None = None
+        self._max_backoff_s = max_backoff_s
+        self.rows_written = 0
+        self.failed_attempts = 0
+        self.stalled_since: float | None = None  # monotonic time of the first failure of the current batch
+
+    def _insert(self, records: list[ScoredRecord]) -> None:
+        if self._client is None:
+            self._client = self._client_factory()
+        self._client.insert(SCORES_TABLE, records_to_columns(records), column_names=SCORE_COLUMNS,
+                            column_oriented=True)
+
+    async def write(self, records: list[ScoredRecord]) -> None:
+        """Insert until ClickHouse has the rows; back off between failures; never raises."""
+        if not records:
+            return
+        backoff = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(self._insert, records)
+            except Exception as exc:  # any failure: keep the batch, reconnect, try again
+                self.failed_attempts += 1
+                if self.stalled_since is None:
+                    self.stalled_since = time.monotonic()
+                stalled = time.monotonic() - self.stalled_since
+                log.error("ClickHouse insert of %d rows failed (stalled %.0fs, retry in %.1fs): %s",
+                          len(records), stalled, backoff, exc)
+                self._reset_client()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
+                continue
+            self.rows_written += len(records)
+            self.stalled_since = None
+            return
+
+    def _reset_client(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:
+                pass
+        self._client = None
+
+    def close(self) -> None:
+        self._reset_client()
