@@ -24,7 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from analytics.drift import drift_windows, scored_rows
 from schemas.clickhouse import connect
 from schemas.errors import ConfigError, StackError
-from schemas.settings import Settings
+from schemas.settings import ChallengerConfig, ModelPrice, Settings
+from shadow_optic.child_env import settings_env
 from shadow_optic.report import drift_table
 from shadow_optic.stack.launcher import LocalStack
 from shadow_optic.stack.processes import ManagedProcess, free_port, start_process, wait_until
@@ -154,18 +155,20 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     challenger_model = pairs[0].challenger_model
     ports = {name: free_port() for name in ("production", "challenger", "gateway")}
     challengers = [
-        {"name": challenger_model, "base_url": f"http://127.0.0.1:{ports['challenger']}/v1",
-         "model": challenger_model, "price": {"input_per_1k": 0.02, "output_per_1k": 0.02}},
-        {"name": f"{production_model}-control", "base_url": f"http://127.0.0.1:{ports['production']}/v1",
-         "model": production_model, "control": True, "price": {"input_per_1k": 0.03, "output_per_1k": 0.06}},
+        ChallengerConfig(name=challenger_model, base_url=f"http://127.0.0.1:{ports['challenger']}/v1",
+                         model=challenger_model, price=ModelPrice(input_per_1k=0.02, output_per_1k=0.02)),
+        # The production model asked again: the noise floor a challenger is judged against.
+        ChallengerConfig(name=f"{production_model}-control", base_url=f"http://127.0.0.1:{ports['production']}/v1",
+                         model=production_model, control=True, price=ModelPrice(input_per_1k=0.03, output_per_1k=0.06)),
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-           "SHADOW_KAFKA_BOOTSTRAP": urls["kafka"], "SHADOW_REDIS_URL": urls["redis"],
-           "SHADOW_CLICKHOUSE_URL": urls["clickhouse"], "SHADOW_APP_NAME": run_id,
-           "SHADOW_PRODUCTION_URL": f"http://127.0.0.1:{ports['production']}/v1",
-           "SHADOW_PRODUCTION_MODEL_REV": "recorded-2023", "SHADOW_GATEWAY_PORT": str(ports["gateway"]),
-           "SHADOW_CHALLENGERS": json.dumps(challengers), "SHADOW_WORKER_WEB_PORT": str(free_port()),
-           "SHADOW_PRICES": json.dumps({production_model: {"input_per_1k": 0.03, "output_per_1k": 0.06}})}
+    run_settings = settings.model_copy(update={
+        "kafka_bootstrap": urls["kafka"], "redis_url": urls["redis"], "clickhouse_url": urls["clickhouse"],
+        "app_name": run_id, "production_url": f"http://127.0.0.1:{ports['production']}/v1",
+        "production_model_rev": "recorded-2023", "gateway_port": ports["gateway"], "challengers": challengers,
+        "worker_web_port": free_port(),
+        "prices": {production_model: ModelPrice(input_per_1k=0.03, output_per_1k=0.06)},
+    })
+    env = settings_env(run_settings, {**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     processes = _Processes(log_dir, env)
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     expected = len(pairs) * len(challengers)
@@ -206,7 +209,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
                 time.sleep(0.5)
 
         windows = drift_windows(client, minutes=5, app=run_id)
-        drift_table(windows, 5, Console())
+        drift_table(windows, 5)
         totals = _totals(client, run_id)
         summary = {"app": run_id, "prompts": len(pairs), "gateway_failures": failures,
                    "answers_unchanged": unchanged, "scored_rows": counts, "per_challenger": totals,

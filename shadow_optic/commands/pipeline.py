@@ -1,0 +1,75 @@
+"""The pipeline's processes: `sim-model`, `gateway`, `worker`, and the end-to-end `demo`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from schemas.settings import Settings
+
+
+def _sim_model(args: argparse.Namespace, _settings: Settings) -> int:
+    from shadow_optic.runners import run_sim_model
+    from shadow_optic.sim_model import SimModelConfig
+
+    config = SimModelConfig(model=args.model, answers_file=args.answers, answer_field=args.field,
+                            prompt_field=args.prompt_field, latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
+                            error_rate=args.error_rate, refusal_rate=args.refusal_rate, seed=args.seed)
+    run_sim_model(config, args.host, args.port)
+    return 0
+
+
+def _gateway(_args: argparse.Namespace, settings: Settings) -> int:
+    from shadow_optic.runners import run_gateway
+    from shadow_optic.stack.launcher import resolve_settings
+
+    run_gateway(resolve_settings(settings))
+    return 0
+
+
+def _worker(_args: argparse.Namespace, settings: Settings) -> int:
+    from shadow_optic.runners import run_worker
+    from shadow_optic.stack.launcher import resolve_settings
+
+    run_worker(resolve_settings(settings))
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from shadow_optic.demo import DemoOptions, run_demo
+
+    return run_demo(settings, DemoOptions(pairs=args.pairs, json_summary=args.json, timeout_s=args.timeout,
+                                          keep_stack=args.keep_stack, concurrency=args.concurrency,
+                                          limit=args.limit))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sim = sub.add_parser("sim-model", help="an OpenAI-compatible model server for local runs")
+    sim.add_argument("--answers", type=Path, help="JSONL of recorded answers keyed by prompt")
+    sim.add_argument("--field", default="production_response", help="field of the answer in --answers")
+    sim.add_argument("--prompt-field", default="prompt")
+    sim.add_argument("--model", default="sim-model")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8101)
+    sim.add_argument("--latency-ms", type=float, default=0.0)
+    sim.add_argument("--jitter-ms", type=float, default=0.0)
+    sim.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with HTTP 500")
+    sim.add_argument("--refusal-rate", type=float, default=0.0, help="share of requests answered with a refusal")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.set_defaults(func=_sim_model)
+
+    sub.add_parser("gateway", help="run the OpenAI-compatible gateway (SHADOW_GATEWAY_*, SHADOW_PRODUCTION_URL)") \
+        .set_defaults(func=_gateway)
+    sub.add_parser("worker", help="run the stream agents: replay, scoring, sink (SHADOW_CHALLENGERS)") \
+        .set_defaults(func=_worker)
+
+    demo = sub.add_parser("demo", help="the whole pipeline end to end on the local stack, with real data")
+    demo.add_argument("--pairs", type=Path, default=None,
+                      help="JSONL with prompt, production_response, challenger_response "
+                           "(default: ../shared/data/paired_responses.jsonl)")
+    demo.add_argument("--json", action="store_true", help="also print a one-line JSON summary")
+    demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for every scored row")
+    demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
+    demo.add_argument("--concurrency", type=int, default=16, help="parallel client requests")
+    demo.add_argument("--limit", type=int, default=0, help="send only the first N prompts (0 = all)")
+    demo.set_defaults(func=_demo)
