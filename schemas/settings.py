@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, ge=0, le=65535)
     log_level: str = "INFO"
 
+    # --- gateway settings (producers/) ---
+
+    # --- stream agent settings (stream_agents/) ---
+
+    # --- analytics settings (analytics/) ---
+
+    # --- operations settings (lag monitor, backfill, API) ---
+
     @field_validator("challengers")
     @classmethod
     def _unique_challenger_names(cls, value: list[ChallengerConfig]) -> list[ChallengerConfig]:
