@@ -30,12 +30,23 @@ def run_worker(settings: Settings) -> None:
     from stream_agents.app import create_app
 
     ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions)
+    _migrate(settings.clickhouse_url)  # a ClickHouse of the user's own may be empty
     app = create_app(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per challenger call is noise
     # INFO, not WARNING: at WARNING Faust turns the root logger to DEBUG for its spinner (-10-20 %).
     worker = faust.Worker(app, loglevel=settings.log_level.upper() if settings.log_level.upper() != "WARNING"
                           else "INFO", quiet=True)
     worker.execute_from_commandline()
+
+
+def _migrate(clickhouse_url: str) -> None:
+    from schemas.clickhouse import connect, migrate
+
+    client = connect(clickhouse_url)
+    try:
+        migrate(client)
+    finally:
+        client.close()
 
 
 def run_sim_model(config: SimModelConfig, host: str, port: int) -> None:
