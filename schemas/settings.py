@@ -41,11 +41,19 @@ class ChallengerConfig(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
     model: str
-    kind: Literal["chat"] = "chat"
+    kind: Literal["chat", "completion", "json"] = Field(
+        "chat", description="chat: POST {base_url}/chat/completions; completion: {base_url}/completions; "
+                            "json: POST the request's params to base_url as is")
     timeout_s: float = Field(30.0, gt=0)
     api_key: SecretStr | None = None
     control: bool = Field(False, description="The production model asked again: measures the noise floor")
     price: ModelPrice = ModelPrice()
+    # Limits shared by all workers (Redis); None = unlimited.
+    rate_limit_rps: float | None = Field(None, gt=0, description="calls per second across all workers")
+    rate_limit_burst: int = Field(1, ge=1, description="calls allowed at once above the steady rate")
+    budget_usd: float | None = Field(None, ge=0, description="spend cap per budget_period across all workers")
+    budget_period: Literal["hour", "day", "month"] = "day"
+    allocation_share: float = Field(1.0, ge=0, description="weight in a fixed split of a shared budget")
 
 
 class Settings(BaseSettings):
@@ -95,12 +103,141 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # --- gateway settings (producers/) ---
+    # Per-route upstream base URLs (route path -> base URL, like production_url); unset routes use production_url.
+    gateway_upstreams: dict[str, str] = Field(default_factory=dict)
+    # Non-LLM models: POST /models/<name>/predict goes to the URL given here (name -> full URL).
+    gateway_json_models: dict[str, str] = Field(default_factory=dict)
+    # Any other JSON path to mirror (path -> full URL), e.g. {"/score": "http://fraud:9000/score"}.
+    gateway_json_routes: dict[str, str] = Field(default_factory=dict)
+    gateway_sample_ratios: dict[str, float] = Field(default_factory=dict, description="route -> ratio")
+    # Sticky sampling key: the first source present wins (header:<name>, body:<field>, tenant, request_id).
+    gateway_sample_keys: list[str] = Field(
+        default_factory=lambda: ["header:x-shadow-sample-key", "body:user", "tenant", "request_id"])
+    gateway_tenant_header: str = "x-shadow-tenant"
+    gateway_no_replay_header: str = "x-shadow-no-replay"
+    gateway_tag_header_prefix: str = "x-shadow-tag-"
+    gateway_side_effect_routes: list[str] = Field(default_factory=list)
+    gateway_side_effect_methods: list[str] = Field(default_factory=lambda: ["PUT", "PATCH", "DELETE"])
+    gateway_secret_headers: list[str] = Field(default_factory=list, description="added to the built-in list")
+    gateway_secret_fields: list[str] = Field(default_factory=list, description="body/query keys, added to built-ins")
+    gateway_pii_kinds: list[str] = Field(default_factory=lambda: ["email", "phone", "card", "iban"])
+    gateway_pii_patterns: dict[str, str] = Field(default_factory=dict, description="name -> regex, masked as [NAME]")
+    gateway_model_revs: dict[str, str] = Field(default_factory=dict, description="production model -> revision")
+    gateway_connect_timeout_s: float = Field(5.0, gt=0)
+    gateway_max_connections: int = Field(512, ge=1)
+    gateway_max_keepalive: int = Field(128, ge=1)
+    gateway_max_capture_bytes: int = Field(1024 * 1024, ge=1024, description="longer answers are cut in the event")
 
     # --- stream agent settings (stream_agents/) ---
+    replay_lag_budget_s: float = Field(
+        300.0, ge=0, description="a rate-limited call may wait until its Kafka message is this old; past it the "
+                                 "pair is skipped (skipped_rate_limited). 0 = always wait")
+    replay_max_attempts: int = Field(3, ge=1, description="attempts per call on 5xx/429/network errors")
+    replay_retry_after_cap_s: float = Field(10.0, ge=0, description="longest Retry-After honoured inside a call")
+    breaker_failure_threshold: int = Field(5, ge=1, description="consecutive failed calls that open the breaker")
+    breaker_open_s: float = Field(5.0, gt=0, description="open time before a half-open probe")
+    breaker_half_open_probes: int = Field(1, ge=1)
+    registry_refresh_s: float = Field(1.0, gt=0, description="how often workers check the challenger registry")
+    worker_heartbeat_s: float = Field(1.0, gt=0, description="liveness beat of a worker's claims")
+    claim_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="how long (event, challenger) claims are kept")
+    replay_allocation: Literal["all", "thompson", "fixed"] = Field(
+        "all", description="all: every challenger gets every event; thompson/fixed: a shared budget is split")
+    replay_allocation_fanout: int = Field(1, ge=1, description="non-control challengers called per event when split")
+    replay_shared_budget_usd: float | None = Field(None, ge=0, description="spend cap per period shared by all")
+    replay_shared_budget_period: Literal["hour", "day", "month"] = "day"
+    replay_pass_similarity: float = Field(0.6, ge=0, le=1, description="similarity that counts as a pass (evidence)")
+    replay_allocation_target: float = Field(0.8, ge=0, le=1, description="pass rate a challenger must reach")
+    kafka_session_timeout_s: float = Field(30.0, ge=6, description="how soon a dead worker's partitions move")
+    # scoring (stream_agents/scoring/, docs/scoring.md)
+    similarity_method: Literal["lexical", "embedding"] = Field(
+        "lexical", description="lexical: fast, no model; embedding: SHADOW_EMBEDDING_* below")
+    embedding_provider: Literal["http", "local", "hashing"] = Field(
+        "http", description="http: any OpenAI-compatible /v1/embeddings at embedding_base_url; local: the "
+                            "all-MiniLM-L6-v2 extra; hashing: deterministic word hashing (tests, NOT semantic)")
+    embedding_base_url: str | None = Field(None, description="e.g. http://host:8000/v1 (POST {url}/embeddings)")
+    embedding_model: str = "text-embedding-3-small"
+    embedding_api_key: SecretStr | None = None
+    embedding_chunk_chars: int = Field(1000, ge=0, description="longer texts are embedded in chunks and averaged; 0 = off")
+    embedding_batch_size: int = Field(64, ge=1)
+    embedding_timeout_s: float = Field(30.0, gt=0)
+    embedding_cache_ttl_s: int = Field(7 * 24 * 3600, ge=0, description="Redis cache of embeddings; 0 = no cache")
+    judge_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint of the LLM judge; unset = off")
+    judge_model: str = "gpt-4o-mini"
+    judge_api_key: SecretStr | None = None
+    judge_sample_ratio: float = Field(1.0, ge=0, le=1, description="share of ok pairs judged (sticky by event id)")
+    judge_repeats: int = Field(1, ge=1, le=10, description=">1 measures the judge's own noise (judge_noise)")
+    judge_rps: float = Field(1.0, gt=0, description="judge calls per second, per process")
+    judge_burst: int = Field(1, ge=1)
+    judge_concurrency: int = Field(4, ge=1)
+    judge_budget_usd: float | None = Field(None, ge=0, description="judge spend cap per process lifetime; then skipped")
+    judge_price_input_per_1k: float = Field(0.0, ge=0, description="USD per 1k prompt tokens of the judge")
+    judge_price_output_per_1k: float = Field(0.0, ge=0)
+    judge_temperature: float = Field(0.0, ge=0, le=2)
+    judge_timeout_s: float = Field(60.0, gt=0)
+    judge_max_chars: int = Field(6000, ge=100, description="each text is cut to this in the judge prompt")
+    judge_seed: int = 0
+    scoring_label_fields: list[str] = Field(
+        default_factory=lambda: ["label", "class", "decision", "prediction", "category", "intent", "verdict"])
+    scoring_numeric_fields: list[str] = Field(
+        default_factory=lambda: ["score", "value", "prediction", "probability", "amount"])
 
     # --- analytics settings (analytics/) ---
+    # Promotion gates (analytics/promotion.py); rates are fractions, latencies milliseconds.
+    promotion_min_samples: int = Field(1000, ge=1, description="scored pairs a challenger needs before any verdict")
+    promotion_diurnal_hours: float = Field(24.0, ge=0, description="hours of traffic the window must span")
+    promotion_window_hours: float = Field(0.0, ge=0, description="judge only the last N hours (0 = everything)")
+    promotion_alpha: float = Field(0.01, gt=0, lt=0.5, description="error rate of the anytime-valid primary test")
+    promotion_margin: float = Field(0.0, ge=0, description="non-inferiority margin on the primary metric (0 = must be better)")
+    promotion_msprt_tau: float = Field(0.05, gt=0, description="mSPRT mixing scale: the effect size the test is tuned for")
+    promotion_noise_floor_tolerance: float = Field(0.05, ge=0, description="similarity may sit this far below the control's")
+    promotion_max_delta_s: float = Field(0.45, ge=0, le=1)
+    promotion_min_faithfulness: float = Field(0.80, ge=0, le=1)
+    promotion_min_quality: float = Field(0.70, ge=0, le=1)
+    promotion_max_refusal_rate: float = Field(0.01, ge=0, le=1)
+    promotion_max_error_rate: float = Field(0.01, ge=0, le=1)
+    promotion_max_p95_latency_delta_ms: float = Field(200.0)
+    promotion_max_cost_ratio: float = Field(1.0, gt=0, description="challenger cost / production cost allowed")
+    promotion_score_promote: float = Field(70.0, ge=0, le=100)
+    promotion_score_review: float = Field(50.0, ge=0, le=100)
+    promotion_max_lag_messages: int = Field(1000, ge=0, description="consumer lag above this makes the window stale")
+    promotion_canary_steps: list[float] = Field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0])
+    promotion_canary_step_minutes: int = Field(60, ge=1)
+    # Drift alerts (analytics/alerts.py)
+    alert_window_minutes: int = Field(5, ge=1)
+    alert_max_delta_s: float = Field(0.45, ge=0, le=1)
+    alert_max_p95_latency_delta_ms: float = Field(200.0)
+    alert_max_p95_latency_increase: float = Field(0.03, ge=0, description="p95 challenger/production − 1")
+    alert_max_refusal_rate: float = Field(0.01, ge=0, le=1)
+    alert_max_error_rate: float = Field(0.02, ge=0, le=1)
+    alert_change_delta: float = Field(0.01, ge=0, description="Page-Hinkley drift allowance (ΔS units)")
+    alert_change_threshold: float = Field(0.15, gt=0, description="Page-Hinkley alarm level (ΔS units)")
+    alert_fire_after: int = Field(2, ge=1, description="consecutive bad windows before an alert fires")
+    alert_clear_after: int = Field(3, ge=1, description="consecutive good windows before it clears")
+    # Readiness (teacher/student) and costs
+    readiness_min_pairs: int = Field(1000, ge=1)
+    readiness_min_similarity: float = Field(0.85, ge=0, le=1)
+    readiness_max_p95_latency_ms: float = Field(500.0, gt=0)
+    readiness_max_errors: int = Field(0, ge=0)
+    cost_budget_usd_per_day: float | None = Field(None, ge=0, description="daily challenger spend that raises an alert")
+    # Decisions: champion registry in Redis, history, shadow.decisions topic, optional webhook
+    champion_key_prefix: str = "shadow-optic:champion"
+    decisions_webhook_url: str | None = None
 
     # --- operations settings (lag monitor, backfill, API) ---
+    # Lag monitor: the alert fires after `lag_alert_checks` checks above `lag_alert_fire_above` and clears
+    # after as many checks below `lag_alert_clear_below` (hysteresis: no flapping around one threshold).
+    lag_alert_metric: Literal["messages", "seconds"] = "messages"
+    lag_alert_fire_above: float = Field(10_000.0, ge=0)
+    lag_alert_clear_below: float = Field(1_000.0, ge=0)
+    lag_alert_checks: int = Field(3, ge=1)
+    lag_alert_webhook_url: str | None = None
+    lag_check_interval_s: float = Field(15.0, gt=0)
+    # kafka-tools (ConsumerGroupCommand) to cross-check lag figures; 4.4.0 is not on Maven Central.
+    kafka_tools_version: str = "4.3.1"
+    # Backfill replay: pace of a challenger without its own rate_limit_rps; calls at once; checkpoint batch.
+    backfill_qps: float = Field(20.0, gt=0)
+    backfill_concurrency: int = Field(8, ge=1)
+    backfill_batch_size: int = Field(32, ge=1)
 
     @field_validator("challengers")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from schemas.settings import Settings
 
@@ -29,7 +29,7 @@ def settings_env(settings: Settings, base: dict[str, str] | None = None) -> dict
             continue
         if isinstance(value, SecretStr):
             env[f"SHADOW_{name.upper()}"] = value.get_secret_value()
-        elif isinstance(value, (list, dict)):
+        elif isinstance(value, (list, dict, BaseModel)):
             # SecretStr inside nested models (challenger api keys) must travel in clear to the child.
             env[f"SHADOW_{name.upper()}"] = json.dumps(_reveal(value))
         else:

@@ -8,12 +8,12 @@ from schemas.topics import Topics
 def test_settings_read_the_shadow_prefix_and_json_lists(monkeypatch):
     monkeypatch.setenv("SHADOW_KAFKA_BOOTSTRAP", "broker:9092")
     monkeypatch.setenv("SHADOW_CHALLENGERS", '[{"name": "c1", "base_url": "http://x/v1", "model": "m", '
-                                             '"api_key": "secret", "price": {"input_per_1k": 0.5}}]')
+                                             '"api_key": "sk-very-private", "price": {"input_per_1k": 0.5}}]')
     monkeypatch.setenv("SHADOW_TOPIC_PREFIX", "staging.")
     settings = Settings()
     assert settings.kafka_bootstrap == "broker:9092"
-    assert settings.challengers[0].api_key.get_secret_value() == "secret"
-    assert "secret" not in repr(settings)
+    assert settings.challengers[0].api_key.get_secret_value() == "sk-very-private"
+    assert "sk-very-private" not in repr(settings)
     assert settings.topics.requests == "staging.shadow.requests"
 
 
