@@ -22,6 +22,8 @@ __all__ = [
     "ShadowStatus",
     "ShadowResult",
     "ScoredRecord",
+    "OutcomeFeedback",
+    "DecisionRecord",
 ]
 
 SCHEMA_VERSION = 1
@@ -158,3 +160,61 @@ class ScoredRecord(_Model):
     cost_delta_usd: float = 0.0
     judge_score: float | None = None
     scorer_version: str
+    # --- scoring fields added by migration 010 (stream_agents/scoring/); all optional ---
+    # Token deltas: challenger - production (completion and prompt + completion).
+    completion_tokens_delta: int | None = None
+    total_tokens_delta: int | None = None
+    # Classifier / JSON-model outputs: the labels read from each side, agreement and flip direction
+    # ("reject->approve"); empty when an answer carries no label.
+    label_production: str = ""
+    label_challenger: str = ""
+    label_agree: bool | None = None
+    label_flip: str = ""
+    # JSON field-level diff: share of top-level fields with equal values, and the fields that differ.
+    json_field_agreement: float | None = None
+    json_fields_changed: list[str] = Field(default_factory=list)
+    # Numeric outputs (regressors, scores): |challenger - production| and that over |production|.
+    numeric_abs_error: float | None = None
+    numeric_rel_error: float | None = None
+    # LLM judge (G-Eval style, 1-5 normalised to 0-1), challenger answer against production's.
+    judge_faithfulness: float | None = None
+    judge_quality: float | None = None
+    judge_conciseness: float | None = None
+    judge_quality_production: float | None = None
+    judge_refusal: bool | None = None
+    judge_repeats: int = 0
+    judge_noise: float | None = None  # mean std of a criterion across repeats (the judge's own noise)
+    judge_model: str = ""
+
+
+class OutcomeFeedback(_Model):
+    """A late outcome for one answer (topic shadow.feedback, table shadow_feedback), joined by event id.
+
+    subject: 'production' or a challenger name. kind: 'label' (value 1 = correct, 0 = wrong),
+    'reward' (any real number, higher is better) or 'rating' (a human rating 1–5).
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str = Field(min_length=1, max_length=64)
+    subject: str = Field(min_length=1, max_length=100)
+    kind: Literal["label", "reward", "rating"]
+    value: float
+    label: str = ""
+    source: str = "api"
+    ts: datetime
+
+
+class DecisionRecord(_Model):
+    """A verdict, promotion or rollback with its evidence (topic shadow.decisions, table shadow_decisions)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    decision_id: str
+    ts: datetime
+    app: str
+    kind: Literal["verdict", "promote", "rollback"]
+    challenger: str
+    verdict: str
+    score: float | None = None
+    actor: str = "shadow-optic"
+    reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)

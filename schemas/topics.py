@@ -14,6 +14,9 @@ class Topics(BaseModel):
     results: str
     scored: str
     dlq: str
+    # Added for analytics (not in all(): created on first use by analytics.history / analytics.outcomes).
+    decisions: str = "shadow.decisions"
+    feedback: str = "shadow.feedback"
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> "Topics":
@@ -22,6 +25,8 @@ class Topics(BaseModel):
             results=f"{prefix}shadow.results",
             scored=f"{prefix}shadow.scored",
             dlq=f"{prefix}shadow.dlq",
+            decisions=f"{prefix}shadow.decisions",
+            feedback=f"{prefix}shadow.feedback",
         )
 
     def all(self) -> list[str]:

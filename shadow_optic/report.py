@@ -7,7 +7,8 @@ from rich.table import Table
 
 from analytics.drift import DriftWindow
 
-__all__ = ["drift_table", "stdout_console"]
+__all__ = ["drift_table", "stdout_console", "drift_rows_table", "verdict_table", "action_line", "history_table",
+           "cost_tables", "readiness_table", "alert_table"]
 
 
 def stdout_console() -> Console:
@@ -32,3 +33,104 @@ def drift_table(windows: list[DriftWindow], minutes: int, console: Console | Non
                       _fmt(w.mean_similarity, ".3f"), _fmt(w.mean_delta_s, ".3f"),
                       _fmt(w.p95_latency_delta_ms, "+.1f"), f"{w.error_rate:.1%}", f"{w.cost_delta_usd:+.4f}")
     (console or stdout_console()).print(table)
+
+
+# --- analytics views (verdicts, actions, costs, readiness, alerts) ---------------------------------
+
+def _table(title: str, columns: list[tuple[str, str]]) -> Table:
+    table = Table(title=title)
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
+    return table
+
+
+def drift_rows_table(rows, minutes: int, step: int | None, exact: bool, console: Console | None = None) -> None:
+    kind = f"sliding {minutes}-minute windows every {step} min" if step else f"{minutes}-minute windows"
+    table = _table(f"Drift per challenger, {kind} ({'exact' if exact else 'minute view'})",
+                   [("challenger", "left"), ("route", "left"), ("tenant", "left"), ("window (UTC)", "left"),
+                    ("rows", "right"), ("mean ΔS", "right"), ("p95 ΔS", "right"), ("Δlat p50/p95/p99 ms", "right"),
+                    ("errors", "right"), ("refusals", "right"), ("flips", "right"), ("Δcost $", "right")])
+    for w in rows:
+        lat = "/".join(_fmt(v, "+.0f") for v in (w.p50_latency_delta_ms, w.p95_latency_delta_ms, w.p99_latency_delta_ms))
+        table.add_row(w.challenger, w.route, w.tenant, w.window_start.strftime("%Y-%m-%d %H:%M"), str(w.rows),
+                      _fmt(w.mean_delta_s, ".3f"), _fmt(w.p95_delta_s, ".3f"), lat, f"{w.error_rate:.1%}",
+                      "—" if w.refusal_rate is None else f"{w.refusal_rate:.1%}", str(w.flips),
+                      f"{w.cost_delta_usd:+.4f}")
+    (console or stdout_console()).print(table)
+
+
+def verdict_table(report, verbose: bool = False, console: Console | None = None) -> None:
+    console = console or stdout_console()
+    table = _table(f"Promotion verdicts for app {report.app or '(all)'} (scorer {report.scorer_version or '—'})",
+                   [("challenger", "left"), ("verdict", "left"), ("score", "right"), ("confidence", "right"),
+                    ("pairs", "right"), ("mean sim", "right"), ("noise floor", "right"), ("more samples", "right")])
+    for v in report.verdicts:
+        e = v.evidence
+        table.add_row(v.challenger, v.verdict, f"{v.score:.1f}", f"{v.confidence:.3f}", str(e.paired_n),
+                      _fmt(e.mean_similarity, ".3f"), _fmt(e.control_similarity, ".3f"),
+                      "—" if v.samples_needed is None else str(v.samples_needed))
+    console.print(table)
+    console.print(f"recommended (cheapest passing): {report.recommended or 'none'}")
+    for v in report.verdicts:
+        lines = v.explanation if verbose else v.explanation[:1]
+        console.print(f"[bold]{v.challenger}[/]: " + "\n  ".join(lines))
+        if verbose and v.canary_plan:
+            console.print("  canary plan: " + " → ".join(f"{s.percent:g}% for {s.minutes} min" for s in v.canary_plan)
+                          + f"; roll back if {v.canary_plan[0].rollback_if}")
+
+
+def action_line(result, console: Console | None = None) -> None:
+    champion = result.champion.champion if result.champion else None
+    (console or stdout_console()).print(
+        f"{result.action} {result.challenger}: {'done' if result.done else 'NOT done'} — {result.reason}; "
+        f"champion now {champion or '—'} (version {result.champion.version if result.champion else 0})")
+
+
+def history_table(records, console: Console | None = None) -> None:
+    table = _table("Decision history", [("time (UTC)", "left"), ("kind", "left"), ("challenger", "left"),
+                                        ("verdict", "left"), ("score", "right"), ("actor", "left"), ("reason", "left")])
+    for r in records:
+        table.add_row(r.ts.strftime("%Y-%m-%d %H:%M:%S"), r.kind, r.challenger, r.verdict, _fmt(r.score, ".1f"),
+                      r.actor, r.reason)
+    (console or stdout_console()).print(table)
+
+
+def cost_tables(report, console: Console | None = None) -> None:
+    console = console or stdout_console()
+    for title, lines in (("Cost summary", report.summary), ("Cost per day", report.trend)):
+        table = _table(title, [("challenger", "left"), ("period", "left"), ("requests", "right"),
+                               ("production $", "right"), ("challenger $", "right"), ("Δ $", "right"),
+                               ("$/request", "right"), ("savings", "right")])
+        for c in lines:
+            table.add_row(c.challenger, c.period.strftime("%Y-%m-%d") if c.period else "all", str(c.requests),
+                          f"{c.production_cost_usd:.4f}", f"{c.challenger_cost_usd:.4f}", f"{c.cost_delta_usd:+.4f}",
+                          f"{c.challenger_cost_per_request:.6f}", _fmt(c.savings_ratio, ".1%"))
+        console.print(table)
+    table = _table("Most expensive requests", [("event", "left"), ("challenger", "left"), ("route", "left"),
+                                                ("challenger $", "right"), ("production $", "right"), ("tokens", "right")])
+    for r in report.top_expensive:
+        table.add_row(r.event_id, r.challenger, r.route, f"{r.challenger_cost_usd:.6f}", f"{r.production_cost_usd:.6f}",
+                      str(r.challenger_tokens))
+    console.print(table)
+    for alert in report.budget_alerts:
+        console.print(f"[red]budget:[/] {alert.message}")
+
+
+def readiness_table(results, console: Console | None = None) -> None:
+    table = _table("Readiness", [("challenger", "left"), ("ready", "left"), ("pairs", "right"), ("mean sim", "right"),
+                                 ("p95 latency ms", "right"), ("errors", "right"), ("missing", "left")])
+    for r in results:
+        table.add_row(r.challenger, "yes" if r.ready else "no", str(r.pairs), _fmt(r.mean_similarity, ".3f"),
+                      _fmt(r.p95_latency_ms, ".0f"), str(r.errors), "; ".join(r.reasons) or "—")
+    (console or stdout_console()).print(table)
+
+
+def alert_table(events, firing, console: Console | None = None) -> None:
+    table = _table("Drift alert transitions", [("window (UTC)", "left"), ("challenger", "left"), ("rule", "left"),
+                                               ("state", "left"), ("value", "right"), ("threshold", "right")])
+    for e in events:
+        table.add_row(e.window_start.strftime("%Y-%m-%d %H:%M"), e.challenger, e.rule, e.state, f"{e.value:.4g}",
+                      f"{e.threshold:.4g}")
+    console = console or stdout_console()
+    console.print(table)
+    console.print(f"firing now: {', '.join(f'{e.challenger}/{e.rule}' for e in firing) or 'none'}")

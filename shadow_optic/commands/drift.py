@@ -1,4 +1,4 @@
-"""`shadow-optic drift`: windowed drift per challenger, from ClickHouse."""
+"""`shadow-optic drift`: tumbling or sliding drift windows per challenger (and route / tenant)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,41 @@ from schemas.settings import Settings
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.drift import drift_windows
+    from analytics.scope import Scope
+    from analytics.windows import DriftQuery, drift
     from schemas.clickhouse import connect
-    from shadow_optic.report import drift_table
+    from shadow_optic.report import drift_rows_table, drift_table
     from shadow_optic.stack.launcher import resolve_settings
 
     client = connect(resolve_settings(settings).clickhouse_url)
     try:
-        windows = drift_windows(client, minutes=args.minutes, app=args.app, scorer_version=args.scorer_version)
+        if args.simple:
+            windows = drift_windows(client, minutes=args.minutes, app=args.app, scorer_version=args.scorer_version)
+        else:
+            query = DriftQuery(scope=Scope(app=args.app, scorer_version=args.scorer_version), minutes=args.minutes,
+                               step_minutes=args.step, by=args.by or [], source="exact" if args.exact else "view",
+                               challenger=args.challenger)
+            windows = drift(client, query)
     finally:
         client.close()
     if args.json:
         print(json.dumps([w.model_dump(mode="json") for w in windows]))
-    else:
+    elif args.simple:
         drift_table(windows, args.minutes)
+    else:
+        drift_rows_table(windows, args.minutes, args.step, args.exact)
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("drift", help="windowed drift per challenger from ClickHouse")
-    parser.add_argument("--minutes", type=int, default=5)
+    parser = sub.add_parser("drift", help="windowed drift per challenger (route, tenant) from ClickHouse")
+    parser.add_argument("--minutes", type=int, default=5, help="window length")
+    parser.add_argument("--step", type=int, default=None, help="slide by this many minutes (default: tumbling)")
+    parser.add_argument("--by", action="append", choices=["route", "tenant"], help="also split by route / tenant")
+    parser.add_argument("--challenger", default="")
+    parser.add_argument("--exact", action="store_true",
+                        help="read shadow_scores FINAL (each pair once, exact quantiles) instead of the minute view")
+    parser.add_argument("--simple", action="store_true", help="the original compact table")
     parser.add_argument("--app", default="", help="only this app (the gateway's SHADOW_APP_NAME)")
     parser.add_argument("--scorer-version", default="")
     parser.add_argument("--json", action="store_true")

@@ -1,0 +1,82 @@
+"""The champion registry in Redis: which model serves an app. The gateway follows it.
+
+Key `{prefix}:{app}` is a hash (champion, previous, version, decision_id, updated_at); every change
+bumps `version` and is announced on channel `{prefix}:{app}:changes`. A gateway that subscribes acts
+at once; one that polls `current()` every few seconds acts within its poll interval — either way
+well under 30 s, with no restart. Changes are atomic (WATCH/MULTI), so two racing promotions cannot
+both win or lose the previous champion.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import redis
+from pydantic import BaseModel
+
+from schemas.errors import ConfigError
+
+__all__ = ["ChampionState", "ChampionRegistry"]
+
+
+class ChampionState(BaseModel):
+    app: str
+    champion: str | None
+    previous: str | None
+    version: int
+    decision_id: str | None
+    updated_at: datetime | None
+
+
+class ChampionRegistry:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._redis, self._prefix = client, prefix
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str) -> "ChampionRegistry":
+        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+
+    def key(self, app: str) -> str:
+        return f"{self._prefix}:{app}"
+
+    def channel(self, app: str) -> str:
+        return f"{self._prefix}:{app}:changes"
+
+    def current(self, app: str) -> ChampionState:
+        raw = self._redis.hgetall(self.key(app))
+        return ChampionState(app=app, champion=raw.get("champion") or None, previous=raw.get("previous") or None,
+                             version=int(raw.get("version", 0)), decision_id=raw.get("decision_id") or None,
+                             updated_at=datetime.fromisoformat(raw["updated_at"]) if raw.get("updated_at") else None)
+
+    def _set(self, app: str, champion_of, decision_id: str) -> ChampionState:
+        key = self.key(app)
+        with self._redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.hgetall(key)
+                    champion, previous = champion_of(raw.get("champion") or None, raw.get("previous") or None)
+                    now = datetime.now(UTC).isoformat()
+                    pipe.multi()
+                    pipe.hset(key, mapping={"champion": champion, "previous": previous or "",
+                                            "version": int(raw.get("version", 0)) + 1, "decision_id": decision_id,
+                                            "updated_at": now})
+                    pipe.publish(self.channel(app), f"{champion}|{decision_id}")
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue  # someone else changed it between our read and write: read again
+        return self.current(app)
+
+    def promote(self, app: str, challenger: str, decision_id: str) -> ChampionState:
+        def swap(champion: str | None, previous: str | None) -> tuple[str, str | None]:
+            return challenger, champion if champion != challenger else previous
+        return self._set(app, swap, decision_id)
+
+    def rollback(self, app: str, decision_id: str, to: str | None = None) -> ChampionState:
+        def back(champion: str | None, previous: str | None) -> tuple[str, str | None]:
+            target = to or previous
+            if not target:
+                raise ConfigError(f"app {app!r} has no previous champion to roll back to; name one with --to")
+            return target, champion
+        return self._set(app, back, decision_id)

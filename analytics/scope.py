@@ -1,0 +1,44 @@
+"""Which rows a query looks at: app, scorer version, time window. Shared by every analytics query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from pydantic import BaseModel
+
+from schemas.clickhouse import SCORES_TABLE
+
+__all__ = ["Scope", "nan_to_none", "latest_scorer_version"]
+
+
+def nan_to_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if value != value or value in (float("inf"), float("-inf")) else value
+
+
+class Scope(BaseModel):
+    app: str = ""  # '' = every app
+    scorer_version: str = ""  # '' = every version (resolve with latest_scorer_version for decisions)
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self, time_column: str = "ts_request") -> str:
+        """A WHERE fragment with {…} parameters; pair it with `params()`."""
+        return (f"({{app:String}} = '' OR app = {{app:String}}) "
+                f"AND ({{scorer_version:String}} = '' OR scorer_version = {{scorer_version:String}}) "
+                f"AND {time_column} >= {{since:DateTime64(3, 'UTC')}} AND {time_column} < {{until:DateTime64(3, 'UTC')}}")
+
+    def params(self) -> dict[str, Any]:
+        return {"app": self.app, "scorer_version": self.scorer_version,
+                "since": self.since or datetime(1970, 1, 1), "until": self.until or datetime(2200, 1, 1)}
+
+
+def latest_scorer_version(client: Client, app: str = "") -> str:
+    """The scorer version of the most recently scored row: decisions compare rows of one version only."""
+    result = client.query(f"SELECT argMax(scorer_version, ts_scored) FROM {SCORES_TABLE} "
+                          "WHERE ({app:String} = '' OR app = {app:String})", parameters={"app": app})
+    return str(result.result_rows[0][0]) if result.result_rows else ""

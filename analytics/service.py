@@ -1,0 +1,103 @@
+"""What the CLI and API call: verdicts for an app, promote and roll back — each recorded with evidence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from clickhouse_connect.driver.client import Client
+from pydantic import BaseModel
+
+from analytics.champion import ChampionRegistry, ChampionState
+from analytics.evidence import gather_evidence
+from analytics.history import PublishOutcome, new_decision, record_decision
+from analytics.promotion import Verdict, cheapest_passing, decide
+from analytics.scope import Scope, latest_scorer_version
+from analytics.staleness import LagCheck, LagStatus, stale_reason
+from schemas.errors import ConfigError
+from schemas.settings import Settings
+
+__all__ = ["PromotionReport", "ActionResult", "verdicts", "promote", "rollback", "decision_scope"]
+
+
+class PromotionReport(BaseModel):
+    app: str
+    scorer_version: str
+    generated_at: datetime
+    lag: LagStatus | None
+    verdicts: list[Verdict]
+    recommended: str | None  # the cheapest challenger with a promote verdict
+
+    def summary(self) -> dict[str, dict[str, object]]:
+        """challenger -> verdict and score: the short form the demo's JSON summary carries."""
+        return {v.challenger: {"verdict": v.verdict, "score": v.score, "confidence": v.confidence}
+                for v in self.verdicts}
+
+
+class ActionResult(BaseModel):
+    action: str
+    app: str
+    challenger: str
+    done: bool
+    reason: str
+    champion: ChampionState | None
+    delivery: PublishOutcome | None
+    verdict: Verdict | None = None
+
+
+def decision_scope(client: Client, settings: Settings, app: str, scorer_version: str = "") -> Scope:
+    since = None
+    if settings.promotion_window_hours > 0:
+        since = datetime.now(UTC) - timedelta(hours=settings.promotion_window_hours)
+    return Scope(app=app, scorer_version=scorer_version or latest_scorer_version(client, app), since=since)
+
+
+def verdicts(client: Client, settings: Settings, app: str, scorer_version: str = "",
+             lag_check: LagCheck | None = None, record: bool = False) -> PromotionReport:
+    scope = decision_scope(client, settings, app, scorer_version)
+    lag = lag_check(settings) if lag_check else None
+    stale = stale_reason(lag, settings.promotion_max_lag_messages)
+    results = [decide(e, settings, stale) for e in gather_evidence(client, scope, settings.readiness_min_similarity)]
+    best = cheapest_passing(results)
+    report = PromotionReport(app=app, scorer_version=scope.scorer_version, generated_at=datetime.now(UTC), lag=lag,
+                             verdicts=results, recommended=best.challenger if best else None)
+    if record:
+        for v in results:
+            record_decision(client, settings, new_decision(
+                app, "verdict", v.challenger, v.verdict, v.explanation[0], v.score,
+                v.model_dump(mode="json", exclude={"evidence": {"outcome"}})))
+    return report
+
+
+def promote(client: Client, settings: Settings, registry: ChampionRegistry, app: str, challenger: str = "",
+            force: bool = False, actor: str = "shadow-optic", lag_check: LagCheck | None = None) -> ActionResult:
+    """Make `challenger` (default: the cheapest passing one) the champion, if its verdict allows it."""
+    report = verdicts(client, settings, app, lag_check=lag_check)
+    chosen = next((v for v in report.verdicts if v.challenger == challenger), None) if challenger else \
+        next((v for v in report.verdicts if v.challenger == report.recommended), None)
+    if chosen is None:
+        raise ConfigError(f"no challenger {challenger!r} scored for app {app!r}" if challenger else
+                          f"no challenger of app {app!r} has a promote verdict; see `shadow-optic verdict`")
+    allowed = chosen.verdict == "promote" or (force and chosen.verdict in ("promote", "manual_review"))
+    reason = (f"{chosen.verdict} with score {chosen.score:.1f}" + (" (forced by operator)" if force else "")
+              if allowed else f"refused: verdict is {chosen.verdict} (score {chosen.score:.1f}); "
+                              f"--force accepts only manual_review")
+    record = new_decision(app, "promote", chosen.challenger, chosen.verdict if allowed else "refused", reason,
+                          chosen.score, chosen.model_dump(mode="json", exclude={"evidence": {"outcome"}}), actor)
+    state = registry.promote(app, chosen.challenger, record.decision_id) if allowed else registry.current(app)
+    record = record.model_copy(update={"evidence": {**record.evidence, "champion": state.model_dump(mode="json")}})
+    delivery = record_decision(client, settings, record)
+    return ActionResult(action="promote", app=app, challenger=chosen.challenger, done=allowed, reason=reason,
+                        champion=state, delivery=delivery, verdict=chosen)
+
+
+def rollback(client: Client, settings: Settings, registry: ChampionRegistry, app: str, to: str | None = None,
+             reason: str = "operator rollback", actor: str = "shadow-optic") -> ActionResult:
+    before = registry.current(app)
+    record = new_decision(app, "rollback", to or before.previous or "", "rollback", reason, None,
+                          {"before": before.model_dump(mode="json")}, actor)
+    state = registry.rollback(app, record.decision_id, to)
+    record = record.model_copy(update={"challenger": state.champion or "",
+                                       "evidence": {**record.evidence, "after": state.model_dump(mode="json")}})
+    delivery = record_decision(client, settings, record)
+    return ActionResult(action="rollback", app=app, challenger=state.champion or "", done=True, reason=reason,
+                        champion=state, delivery=delivery)
