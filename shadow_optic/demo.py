@@ -22,11 +22,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from analytics.drift import drift_windows, scored_rows
+from analytics.service import verdicts
 from schemas.clickhouse import connect
 from schemas.errors import ConfigError, StackError
 from schemas.settings import ChallengerConfig, ModelPrice, Settings
 from shadow_optic.child_env import settings_env
-from shadow_optic.report import drift_table
+from shadow_optic.report import drift_table, verdict_table
 from shadow_optic.stack.launcher import LocalStack
 from shadow_optic.stack.processes import ManagedProcess, free_port, start_process, wait_until
 
@@ -211,9 +212,11 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
         windows = drift_windows(client, minutes=5, app=run_id)
         drift_table(windows, 5)
         totals = _totals(client, run_id)
+        report = verdicts(client, run_settings, run_id)
+        verdict_table(report)
         summary = {"app": run_id, "prompts": len(pairs), "gateway_failures": failures,
                    "answers_unchanged": unchanged, "scored_rows": counts, "per_challenger": totals,
-                   "seconds": round(time.monotonic() - began, 1)}
+                   "verdicts": report.summary(), "seconds": round(time.monotonic() - began, 1)}
         console.print(f"{len(pairs)} prompts, {unchanged} answers returned unchanged by the gateway, "
                       f"{sum(counts.values())} scored rows in {summary['seconds']}s")
         if options.json_summary:
