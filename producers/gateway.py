@@ -1,139 +1,236 @@
 """OpenAI-compatible proxy in front of the production model; mirrors each exchange to Kafka.
 
-The user's answer is returned first and unchanged; the event is built and queued afterwards
-(Starlette background task), and queueing never blocks (see EventPublisher).
+The user's answer is returned first and unchanged (streams chunk by chunk as they arrive); the event
+is built and queued afterwards (a Starlette background task, after the last byte was sent), and
+queueing never blocks (see EventPublisher). Bad input is answered in OpenAI's error format.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from producers.capture import capture_chat
+from producers.metrics import GatewayMetrics
+from producers.mirror import CaptureConfig, Mirror
 from producers.publisher import EventPublisher
-from producers.sampling import is_sampled
+from producers.streaming import StreamCapture
+from producers.upstream import UpstreamTable, forward_headers, make_client, response_headers
 from schemas.settings import Settings
 
 __all__ = ["create_gateway", "openai_error"]
 
 log = logging.getLogger(__name__)
 
-# Hop-by-hop or recomputed headers that must not be copied between the two connections.
-_SKIPPED_RESPONSE_HEADERS = {"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"}
+_JSON_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 
-def openai_error(status: int, message: str, error_type: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": error_type, "param": None, "code": None}},
+def openai_error(status: int, message: str, error_type: str = "invalid_request_error",
+                 code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": error_type, "param": None, "code": code}},
                         status_code=status)
 
 
-class _Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("shadow_gateway_requests", "Requests proxied", ["route", "status"],
-                                registry=self.registry)
-        self.published = Counter("shadow_gateway_published", "Events queued for Kafka", registry=self.registry)
-        self.sampled_out = Counter("shadow_gateway_sampled_out", "Events not mirrored by sampling",
-                                   registry=self.registry)
-        self.dropped = Counter("shadow_gateway_dropped", "Events dropped: publisher buffer full",
-                               registry=self.registry)
-        self.upstream_latency = Histogram("shadow_gateway_upstream_seconds", "Production model latency",
-                                          ["route"], registry=self.registry)
+class _BadRequest(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
-def create_gateway(settings: Settings, publisher: EventPublisher) -> Starlette:
-    metrics = _Metrics()
+def create_gateway(settings: Settings, publisher: EventPublisher,
+                   transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """The gateway app; `transport` replaces the network to the upstreams (tests only)."""
+    upstreams = UpstreamTable(settings)
+    mirror = Mirror(CaptureConfig.from_settings(settings), publisher)
+    metrics = GatewayMetrics(mirror, publisher)
+    api_key = settings.production_api_key.get_secret_value() if settings.production_api_key else None
     state: dict[str, httpx.AsyncClient] = {}
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
-        async with httpx.AsyncClient(timeout=settings.upstream_timeout_s, limits=limits) as client:
+        async with make_client(settings, transport) as client:
             state["client"] = client
             yield
 
-    def mirror(route: str, request_body: dict, response_body: dict | None, status: int,
-               ts_request: datetime, ts_response: datetime, headers: dict[str, str]) -> None:
-        sample_key = headers.get("x-shadow-sample-key") or str(request_body.get("user") or "")
-        event = capture_chat(
-            request_body=request_body, response_body=response_body, status_code=status,
-            ts_request=ts_request, ts_response=ts_response, route=route, app=settings.app_name,
-            model_rev=settings.production_model_rev, tenant=headers.get("x-shadow-tenant"),
-            extra_not_replayable_reason=("caller marked it with X-Shadow-No-Replay"
-                                         if headers.get("x-shadow-no-replay") else None),
-        )
-        if not is_sampled(sample_key or event.event_id, settings.sample_ratio, salt=route):
-            metrics.sampled_out.inc()
-            return
-        if publisher.publish(event):
-            metrics.published.inc()
-        else:
-            metrics.dropped.inc()
-
-    async def chat_completions(request: Request) -> Response:
-        route = "/v1/chat/completions"
-        raw = await request.body()
-        if len(raw) > settings.max_body_bytes:
-            return openai_error(413, f"request body is {len(raw)} bytes; the limit is {settings.max_body_bytes} "
-                                     "(SHADOW_MAX_BODY_BYTES)")
+    async def read_json(request: Request) -> tuple[bytes, object]:
+        """The body, checked: size (before and while reading), content type, JSON syntax."""
+        limit = settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise _BadRequest(openai_error(413, f"request body is {declared} bytes; the limit is {limit} "
+                                                "(SHADOW_MAX_BODY_BYTES)", code="request_too_large"))
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+            raise _BadRequest(openai_error(415, f"Content-Type {ctype!r} is not supported; send application/json",
+                                           code="unsupported_media_type"))
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _BadRequest(openai_error(413, f"request body is over the limit of {limit} bytes "
+                                                        "(SHADOW_MAX_BODY_BYTES)", code="request_too_large"))
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise _BadRequest(Response(status_code=499)) from None
+        raw = b"".join(chunks)
         try:
             body = json.loads(raw)
-        except ValueError as exc:
-            return openai_error(400, f"request body is not valid JSON: {exc}")
-        if not isinstance(body, dict):
-            return openai_error(400, "request body must be a JSON object")
-        headers = {"content-type": "application/json"}
-        auth = request.headers.get("authorization")
-        if auth:
-            headers["authorization"] = auth
-        elif settings.production_api_key is not None:
-            headers["authorization"] = f"Bearer {settings.production_api_key.get_secret_value()}"
-        ts_request = datetime.now(UTC)
-        try:
-            upstream = await state["client"].post(f"{settings.production_url.rstrip('/')}/chat/completions",
-                                                  content=raw, headers=headers)
-        except httpx.TimeoutException:
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _BadRequest(openai_error(400, f"We could not parse the JSON body of your request: {exc}",
+                                           code="invalid_json")) from None
+        return raw, body
+
+    def upstream_failure(route: str, exc: httpx.HTTPError, url: str) -> Response:
+        if isinstance(exc, httpx.TimeoutException):
             metrics.requests.labels(route, "504").inc()
-            return openai_error(504, "the production model did not answer in time", "upstream_timeout")
-        except httpx.HTTPError as exc:
-            metrics.requests.labels(route, "502").inc()
-            return openai_error(502, f"the production model is unreachable: {exc}", "upstream_error")
-        ts_response = datetime.now(UTC)
-        metrics.upstream_latency.labels(route).observe((ts_response - ts_request).total_seconds())
-        metrics.requests.labels(route, str(upstream.status_code)).inc()
+            return openai_error(504, f"the upstream model at {url} did not answer in time "
+                                     f"({type(exc).__name__}; SHADOW_UPSTREAM_TIMEOUT_S)", "upstream_timeout")
+        metrics.requests.labels(route, "502").inc()
+        return openai_error(502, f"the upstream model at {url} is unreachable: {type(exc).__name__}: {exc}",
+                            "upstream_error")
+
+    async def proxy(request: Request, route: str, url: str, kind: str | None) -> Response:
         try:
-            response_body = upstream.json()
-        except ValueError:
-            response_body = None
-        caller_headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("x-shadow-")}
-        task = BackgroundTask(mirror, route, body, response_body, upstream.status_code, ts_request, ts_response,
-                              caller_headers)
-        passed = {k: v for k, v in upstream.headers.items() if k.lower() not in _SKIPPED_RESPONSE_HEADERS}
-        return Response(upstream.content, status_code=upstream.status_code, headers=passed, background=task)
+            raw, body = await read_json(request)
+        except _BadRequest as bad:
+            metrics.requests.labels(route, str(bad.response.status_code)).inc()
+            return bad.response
+        if kind != "json" and not isinstance(body, dict):
+            metrics.requests.labels(route, "400").inc()
+            return openai_error(400, "the request body must be a JSON object", code="invalid_json")
+        if request.url.query:
+            url = f"{url}?{request.url.query}"
+        headers = forward_headers(request.headers.items(), api_key)
+        client = state["client"]
+        wall_start, start = datetime.now(UTC), time.perf_counter()
+        wants_stream = isinstance(body, dict) and body.get("stream") is True and kind in ("chat", "completion")
+        try:
+            upstream_req = client.build_request(request.method, url, content=raw, headers=headers)
+            upstream = await client.send(upstream_req, stream=wants_stream)
+        except httpx.HTTPError as exc:
+            return upstream_failure(route, exc, url)
+        caller = {k: v for k, v in request.headers.items()}
+        query = dict(request.query_params) if request.url.query else None
+
+        def mirror_it(response_body: object, status: int, elapsed_s: float, ttft_s: float | None = None,
+                      complete: bool = True) -> None:
+            metrics.upstream_latency.labels(route).observe(elapsed_s)
+            mirror.capture(body, response_body, route=route, status_code=status, method=request.method,
+                           headers=caller, query=query, ts_request=wall_start, latency_ms=elapsed_s * 1000.0,
+                           ttft_ms=ttft_s * 1000.0 if ttft_s is not None else None, kind=kind,
+                           complete=complete)
+
+        metrics.requests.labels(route, str(upstream.status_code)).inc()
+        is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
+        if not wants_stream or upstream.status_code >= 400 or not is_sse:
+            if wants_stream:
+                try:
+                    await upstream.aread()
+                except httpx.HTTPError as exc:
+                    return upstream_failure(route, exc, url)
+                finally:
+                    await upstream.aclose()
+            elapsed = time.perf_counter() - start
+            task = BackgroundTask(mirror_it, upstream.content, upstream.status_code, elapsed)
+            return Response(upstream.content, status_code=upstream.status_code,
+                            headers=response_headers(upstream.headers), background=task)
+
+        stream = StreamCapture(settings.gateway_max_capture_bytes)
+        outcome = {"complete": False, "end": start}
+
+        async def relay() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    stream.feed(chunk)
+                    yield chunk
+                outcome["complete"] = True
+            except httpx.HTTPError as exc:  # the status line is gone already: end the stream, say why in the log
+                log.warning("upstream stream on %s broke off: %s", route, exc)
+            finally:
+                outcome["end"] = time.perf_counter()
+                await upstream.aclose()
+
+        def mirror_stream() -> None:
+            assembled, finished = stream.assemble()
+            ttft = stream.first_chunk_at - start if stream.first_chunk_at is not None else None
+            mirror_it(assembled, upstream.status_code, outcome["end"] - start, ttft,
+                      complete=bool(outcome["complete"] and finished and not stream.truncated))
+
+        return StreamingResponse(relay(), status_code=upstream.status_code,
+                                 headers=response_headers(upstream.headers), background=BackgroundTask(mirror_stream))
+
+    def openai_route(route: str):
+        kind = {"/v1/chat/completions": "chat", "/v1/completions": "completion", "/v1/embeddings": "embedding"}[route]
+
+        async def handler(request: Request) -> Response:
+            return await proxy(request, route, upstreams.openai_url(route), kind)
+        return handler
+
+    async def models(request: Request) -> Response:
+        """Passed through, not mirrored: listing models is not inference."""
+        suffix = f"/{request.path_params['model_id']}" if "model_id" in request.path_params else ""
+        url = upstreams.openai_url("/v1/models", suffix)
+        try:
+            upstream = await state["client"].get(url, headers=forward_headers(request.headers.items(), api_key))
+        except httpx.HTTPError as exc:
+            return upstream_failure("/v1/models", exc, url)
+        metrics.requests.labels("/v1/models", str(upstream.status_code)).inc()
+        return Response(upstream.content, status_code=upstream.status_code,
+                        headers=response_headers(upstream.headers))
+
+    async def json_model(request: Request) -> Response:
+        name = request.path_params["name"]
+        url = upstreams.json_models.get(name)
+        if url is None:
+            metrics.requests.labels("/models/{name}/predict", "404").inc()
+            known = ", ".join(sorted(upstreams.json_models)) or "none"
+            return openai_error(404, f"no model named {name!r} is configured (SHADOW_GATEWAY_JSON_MODELS); "
+                                     f"known: {known}", code="model_not_found")
+        return await proxy(request, f"/models/{name}/predict", url, "json")
+
+    def json_route(route: str, url: str):
+        async def handler(request: Request) -> Response:
+            return await proxy(request, route, url, "json")
+        return handler
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "publisher": publisher.counters.snapshot(),
-                             "publisher_pending": publisher.pending()})
+                             "publisher_pending": publisher.pending(), "capture": mirror.counters.snapshot()})
 
     async def metrics_page(_request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
 
-    return Starlette(
-        routes=[
-            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics_page),
-        ],
-        lifespan=lifespan,
-    )
+    async def not_found(request: Request, _exc: Exception) -> Response:
+        return openai_error(404, f"no route {request.method} {request.url.path} on this gateway", code="not_found")
+
+    async def not_allowed(request: Request, _exc: Exception) -> Response:
+        return openai_error(405, f"method {request.method} is not allowed on {request.url.path}",
+                            code="method_not_allowed")
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.exception("gateway error on %s", request.url.path, exc_info=exc)
+        return openai_error(500, "the gateway failed on this request; see its log", "server_error")
+
+    routes = [Route(r, openai_route(r), methods=["POST"])
+              for r in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")]
+    routes += [Route("/v1/models", models, methods=["GET"]),
+               Route("/v1/models/{model_id:path}", models, methods=["GET"]),
+               Route("/models/{name}/predict", json_model, methods=_JSON_METHODS)]
+    routes += [Route(path, json_route(path, url), methods=_JSON_METHODS) for path, url in upstreams.json_routes.items()]
+    routes += [Route("/healthz", healthz), Route("/metrics", metrics_page)]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_allowed, 500: crashed})
+    app.state.mirror = mirror
+    app.state.metrics = metrics
+    return app

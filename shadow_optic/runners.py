@@ -15,13 +15,20 @@ def run_gateway(settings: Settings) -> None:
     import uvicorn
 
     from producers.gateway import create_gateway
+    from producers.mirror import CaptureConfig
     from producers.publisher import EventPublisher
 
-    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions)
-    with EventPublisher(settings.kafka_bootstrap, settings.topics.requests, settings.publisher_buffer_bytes) as pub:
+    try:
+        ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions, timeout_s=10)
+    except Exception as exc:  # noqa: BLE001 - Kafka down must not keep the gateway (the user path) from starting
+        logging.getLogger(__name__).warning("could not check Kafka topics (%s); serving anyway, events are "
+                                            "buffered and sent once Kafka answers", exc)
+    with EventPublisher(settings.kafka_bootstrap, settings.topics.requests, settings.publisher_buffer_bytes,
+                        capture_config=CaptureConfig.from_settings(settings)) as pub:
         app = create_gateway(settings, pub)
+        # Keep-alive longer than clients' pools expect, so connections are reused, not re-opened.
         uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
-                    access_log=False)
+                    access_log=False, timeout_keep_alive=30)
 
 
 def run_worker(settings: Settings) -> None:

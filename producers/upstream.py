@@ -1,0 +1,72 @@
+"""Where each gateway route goes, and what of the caller's request is forwarded there."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+
+from schemas.errors import ConfigError
+from schemas.settings import Settings
+
+__all__ = ["OPENAI_ROUTES", "UpstreamTable", "forward_headers", "response_headers", "make_client"]
+
+OPENAI_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
+
+# Hop-by-hop, or recomputed by the next hop: never copied from one connection to the other.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                         "transfer-encoding", "upgrade", "host", "content-length", "accept-encoding"})
+_SKIPPED_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive",
+                                       "content-encoding"})
+
+
+def _check_url(url: str, setting: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{setting} has {url!r}: an upstream is an http:// or https:// URL")
+    return url.rstrip("/")
+
+
+class UpstreamTable:
+    """OpenAI routes → base URL (production_url unless overridden); JSON routes → full URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.default_base = _check_url(settings.production_url, "SHADOW_PRODUCTION_URL")
+        self.bases = {route: _check_url(url, f"SHADOW_GATEWAY_UPSTREAMS[{route!r}]")
+                      for route, url in settings.gateway_upstreams.items()}
+        self.json_models = {name: _check_url(url, f"SHADOW_GATEWAY_JSON_MODELS[{name!r}]")
+                            for name, url in settings.gateway_json_models.items()}
+        self.json_routes = {route: _check_url(url, f"SHADOW_GATEWAY_JSON_ROUTES[{route!r}]")
+                            for route, url in settings.gateway_json_routes.items()}
+        for route in self.json_routes:
+            if not route.startswith("/") or route in OPENAI_ROUTES:
+                raise ConfigError(f"SHADOW_GATEWAY_JSON_ROUTES has {route!r}: a path starting with / that is not "
+                                  "one of the OpenAI routes")
+        self.api_key = settings.production_api_key
+
+    def openai_url(self, route: str, suffix: str = "") -> str:
+        """`/v1/chat/completions` → `<base>/chat/completions` (the base already ends in /v1)."""
+        base = self.bases.get(route, self.default_base)
+        return f"{base}{route.removeprefix('/v1')}{suffix}"
+
+
+def forward_headers(headers: Iterable[tuple[str, str]], api_key: str | None) -> dict[str, str]:
+    """The caller's headers minus hop-by-hop and our own x-shadow-*; the configured key if none was sent."""
+    out = {k: v for k, v in headers if k not in _HOP_BY_HOP and not k.startswith("x-shadow-")}
+    if api_key and "authorization" not in out:
+        out["authorization"] = f"Bearer {api_key}"
+    out["accept-encoding"] = "identity"  # pass bytes through as they come; no decode-and-recode
+    return out
+
+
+def response_headers(headers: httpx.Headers) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in _SKIPPED_RESPONSE_HEADERS}
+
+
+def make_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """One pooled client for every upstream: keep-alive connections are reused across requests."""
+    timeout = httpx.Timeout(connect=settings.gateway_connect_timeout_s, read=settings.upstream_timeout_s,
+                            write=settings.upstream_timeout_s, pool=settings.gateway_connect_timeout_s)
+    limits = httpx.Limits(max_connections=settings.gateway_max_connections,
+                          max_keepalive_connections=settings.gateway_max_keepalive, keepalive_expiry=30)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False,
+                             transport=transport)
