@@ -2,7 +2,9 @@
 
 Answers from a JSONL file of recorded answers keyed by prompt (e.g. shared/data/paired_responses.jsonl,
 field production_response or challenger_response), or synthetically; latency, errors and refusals
-are set by flags, reproducibly (a seed).
+are set by flags, reproducibly (a seed). `/v1/embeddings` answers with the local all-MiniLM-L6-v2 when
+the `local-embeddings` extra is installed, otherwise with a deterministic hashing embedding; the
+response's `model` names which (`hashing-384-v1` is word hashing, not a semantic model).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from starlette.applications import Starlette
@@ -35,6 +37,10 @@ class SimModelConfig(BaseModel):
     error_rate: float = Field(0.0, ge=0, le=1)
     refusal_rate: float = Field(0.0, ge=0, le=1)
     seed: int = 0
+    embeddings: Literal["auto", "local", "hashing"] = "auto"  # auto: local model if installed
+    # Fault injection for the replay stage's tests (also changeable at run time: POST /admin/faults).
+    rate_limited_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered 429")
+    retry_after_s: float | None = Field(None, ge=0, description="Retry-After sent with each 429")
 
 
 def load_answers(path: Path, prompt_field: str, answer_field: str) -> dict[str, str]:
@@ -57,7 +63,38 @@ def _tokens(text: str) -> int:
 def create_sim_model(config: SimModelConfig) -> Starlette:
     answers = load_answers(config.answers_file, config.prompt_field, config.answer_field) if config.answers_file else {}
     rng = random.Random(config.seed)
-    counters = {"requests": 0, "errors": 0, "refusals": 0, "unknown_prompts": 0}
+    counters = {"requests": 0, "errors": 0, "refusals": 0, "unknown_prompts": 0, "rate_limited": 0,
+                "shadow_requests": 0, "repeated_event_ids": 0}
+    seen_event_ids: set[str] = set()
+    arrivals: list[float] = []  # wall-clock arrival of each shadow request (bounded): rate checks
+    faults = {"error_rate": config.error_rate, "latency_ms": config.latency_ms,
+              "rate_limited_rate": config.rate_limited_rate, "retry_after_s": config.retry_after_s}
+
+    def note_shadow(request: Request) -> None:
+        # Lets tests check "no event sent twice" from the model's side.
+        if request.headers.get("x-shadow-traffic"):
+            counters["shadow_requests"] += 1
+            if len(arrivals) < 100_000:
+                arrivals.append(time.time())
+        event_id = request.headers.get("x-shadow-event-id")
+        if event_id:
+            if event_id in seen_event_ids:
+                counters["repeated_event_ids"] += 1
+            seen_event_ids.add(event_id)
+
+    async def injected_fault() -> Response | None:
+        delay = faults["latency_ms"] + (rng.uniform(-config.jitter_ms, config.jitter_ms) if config.jitter_ms else 0)
+        if faults["rate_limited_rate"] and rng.random() < faults["rate_limited_rate"]:
+            counters["rate_limited"] += 1
+            headers = {} if faults["retry_after_s"] is None else {"Retry-After": f"{faults['retry_after_s']:g}"}
+            return JSONResponse({"error": {"message": "simulated rate limit", "type": "rate_limit_error"}},
+                                status_code=429, headers=headers)
+        if delay > 0:
+            await asyncio.sleep(delay / 1000)
+        if faults["error_rate"] and rng.random() < faults["error_rate"]:
+            counters["errors"] += 1
+            return JSONResponse({"error": {"message": "simulated failure", "type": "server_error"}}, status_code=500)
+        return None
 
     def answer_for(prompt: str) -> str:
         if prompt in answers:
@@ -67,6 +104,7 @@ def create_sim_model(config: SimModelConfig) -> Starlette:
 
     async def chat_completions(request: Request) -> Response:
         counters["requests"] += 1
+        note_shadow(request)
         try:
             body: dict[str, Any] = await request.json()
             messages = body.get("messages") or []
@@ -74,12 +112,9 @@ def create_sim_model(config: SimModelConfig) -> Starlette:
         except (ValueError, AttributeError):
             return JSONResponse({"error": {"message": "body must be a JSON chat completion request",
                                            "type": "invalid_request_error"}}, status_code=400)
-        delay = config.latency_ms + (rng.uniform(-config.jitter_ms, config.jitter_ms) if config.jitter_ms else 0)
-        if delay > 0:
-            await asyncio.sleep(delay / 1000)
-        if config.error_rate and rng.random() < config.error_rate:
-            counters["errors"] += 1
-            return JSONResponse({"error": {"message": "simulated failure", "type": "server_error"}}, status_code=500)
+        fault = await injected_fault()
+        if fault is not None:
+            return fault
         if config.refusal_rate and rng.random() < config.refusal_rate:
             counters["refusals"] += 1
             text = REFUSAL_TEXT
@@ -98,15 +133,83 @@ def create_sim_model(config: SimModelConfig) -> Starlette:
             "usage": usage,
         })
 
+    embedder: list[Any] = []  # built on first use: the local model takes seconds to load
+
+    def get_embedder() -> Any:
+        if not embedder:
+            from stream_agents.scoring.embeddings import HashingEmbedder, LocalEmbedder, local_embedder_available
+
+            local = config.embeddings == "local" or (config.embeddings == "auto" and local_embedder_available())
+            embedder.append(LocalEmbedder() if local else HashingEmbedder())
+        return embedder[0]
+
+    async def embeddings(request: Request) -> Response:
+        counters["requests"] += 1
+        try:
+            body: dict[str, Any] = await request.json()
+            inputs = body["input"]
+            inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+            if not all(isinstance(t, str) for t in inputs):
+                raise ValueError("input must be a string or a list of strings")
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": {"message": f"bad embeddings request: {exc}",
+                                           "type": "invalid_request_error"}}, status_code=400)
+        if config.error_rate and rng.random() < config.error_rate:
+            counters["errors"] += 1
+            return JSONResponse({"error": {"message": "simulated failure", "type": "server_error"}}, status_code=500)
+        model = get_embedder()
+        vectors = await model.embed(inputs)
+        tokens = sum(_tokens(t) for t in inputs)
+        return JSONResponse({
+            "object": "list", "model": model.model,
+            "data": [{"object": "embedding", "index": i, "embedding": [float(x) for x in v]}
+                     for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
+
     async def models(_request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": config.model, "object": "model", "owned_by": "sim"}]})
 
     async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok", "answers": len(answers), **counters})
+        return JSONResponse({"status": "ok", "answers": len(answers), **counters, "event_ids": len(seen_event_ids),
+                             "faults": faults})
+
+    async def completions(request: Request) -> Response:
+        counters["requests"] += 1
+        note_shadow(request)
+        try:
+            body = await request.json()
+            prompt = str(body.get("prompt") or "")
+        except (ValueError, AttributeError):
+            return JSONResponse({"error": {"message": "body must be JSON"}}, status_code=400)
+        fault = await injected_fault()
+        if fault is not None:
+            return fault
+        text = answer_for(prompt)
+        usage = {"prompt_tokens": _tokens(prompt), "completion_tokens": _tokens(text)}
+        return JSONResponse({"id": f"cmpl-sim-{counters['requests']}", "object": "text_completion",
+                             "created": int(time.time()), "model": config.model,
+                             "choices": [{"index": 0, "text": text, "finish_reason": "stop"}], "usage": usage})
+
+    async def arrival_times(_request: Request) -> Response:
+        return JSONResponse({"arrivals": arrivals})
+
+    async def set_faults(request: Request) -> Response:
+        """Change the injected faults of a running sim model (tests: a provider that breaks and heals)."""
+        body = await request.json()
+        unknown = set(body) - set(faults)
+        if unknown:
+            return JSONResponse({"error": f"unknown fault fields: {sorted(unknown)}"}, status_code=400)
+        faults.update(body)
+        return JSONResponse(faults)
 
     return Starlette(routes=[
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", models),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/admin/faults", set_faults, methods=["POST"]),
+        Route("/admin/arrivals", arrival_times),
         Route("/healthz", health),
     ])
 

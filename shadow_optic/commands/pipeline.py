@@ -14,7 +14,9 @@ def _sim_model(args: argparse.Namespace, _settings: Settings) -> int:
 
     config = SimModelConfig(model=args.model, answers_file=args.answers, answer_field=args.field,
                             prompt_field=args.prompt_field, latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
-                            error_rate=args.error_rate, refusal_rate=args.refusal_rate, seed=args.seed)
+                            error_rate=args.error_rate, refusal_rate=args.refusal_rate, seed=args.seed,
+                            rate_limited_rate=args.rate_limited_rate, retry_after_s=args.retry_after_s,
+                            embeddings=args.embeddings)
     run_sim_model(config, args.host, args.port)
     return 0
 
@@ -56,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with HTTP 500")
     sim.add_argument("--refusal-rate", type=float, default=0.0, help="share of requests answered with a refusal")
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--embeddings", choices=["auto", "local", "hashing"], default="auto",
+                     help="/v1/embeddings backend: local all-MiniLM-L6-v2 (extra), hashing (not semantic), "
+                          "auto = local if installed")
+    sim.add_argument("--rate-limited-rate", type=float, default=0.0, help="share of requests answered with HTTP 429")
+    sim.add_argument("--retry-after-s", type=float, default=None, help="Retry-After header sent with each 429")
     sim.set_defaults(func=_sim_model)
 
     sub.add_parser("gateway", help="run the OpenAI-compatible gateway (SHADOW_GATEWAY_*, SHADOW_PRODUCTION_URL)") \

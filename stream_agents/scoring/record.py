@@ -7,15 +7,40 @@ from datetime import UTC, datetime
 from schemas.events import ScoredRecord, ShadowResult, ShadowStatus
 from schemas.settings import ModelPrice
 from stream_agents.scoring.checks import exact_match, is_refusal, json_validity, length_ratio
-from stream_agents.scoring.similarity import SIMILARITY_VERSION, lexical_similarity
+from stream_agents.scoring.judge import JUDGE_VERSION, JudgeScores
+from stream_agents.scoring.similarity import SIMILARITY_VERSION, SimilarityScore, lexical_similarity
+from stream_agents.scoring.structured import (
+    DEFAULT_LABEL_FIELDS,
+    DEFAULT_NUMERIC_FIELDS,
+    STRUCTURED_VERSION,
+    extract_label,
+    extract_number,
+    json_field_diff,
+    label_agreement,
+    numeric_error,
+)
 
-__all__ = ["SCORER_VERSION", "score_result"]
-
-# Bump the first part when the record's own arithmetic changes; similarity carries its own version.
-SCORER_VERSION = f"record-1+{SIMILARITY_VERSION}"
+__all__ = ["SCORER_VERSION", "score_result", "scorer_version"]
 
 
-def score_result(result: ShadowResult, production_price: ModelPrice, now: datetime | None = None) -> ScoredRecord:
+def scorer_version(similarity_version: str = SIMILARITY_VERSION, judge_model: str = "") -> str:
+    """The version written on every row: record arithmetic + structured checks + similarity (+ judge).
+
+    Bump `record-N` when the record's own arithmetic changes; each scorer carries its own version.
+    """
+    version = f"record-2+{STRUCTURED_VERSION}+{similarity_version}"
+    return f"{version}+{JUDGE_VERSION}:{judge_model}" if judge_model else version
+
+
+SCORER_VERSION = scorer_version()
+
+
+def score_result(result: ShadowResult, production_price: ModelPrice, now: datetime | None = None, *,
+                 similarity: SimilarityScore | None = None, judge: JudgeScores | None = None,
+                 version: str = SCORER_VERSION, label_fields: tuple[str, ...] | list[str] = DEFAULT_LABEL_FIELDS,
+                 numeric_fields: tuple[str, ...] | list[str] = DEFAULT_NUMERIC_FIELDS) -> ScoredRecord:
+    """The row for one result. Pure: `similarity` and `judge` come precomputed from the async Scorer
+    (embeddings, LLM judge); without them the lexical similarity is used and judge fields stay empty."""
     event = result.event
     production_usage = event.response.usage
     production_cost = production_price.cost(production_usage.prompt_tokens if production_usage else 0,
@@ -39,13 +64,14 @@ def score_result(result: ShadowResult, production_price: ModelPrice, now: dateti
         production_prompt_tokens=production_usage.prompt_tokens if production_usage else 0,
         production_completion_tokens=production_usage.completion_tokens if production_usage else 0,
         production_cost_usd=production_cost,
-        scorer_version=SCORER_VERSION,
+        scorer_version=version,
     )
     if result.status is not ShadowStatus.OK:
         return ScoredRecord(**common, challenger_latency_ms=result.latency_ms)
 
     production_text, challenger_text = event.response.text, result.response_text
-    similarity = lexical_similarity(production_text, challenger_text)
+    if similarity is None:
+        similarity = lexical_similarity(production_text, challenger_text)
     challenger_usage = result.usage
     challenger_cost = result.cost_usd or 0.0
     challenger_latency = result.latency_ms
@@ -68,4 +94,42 @@ def score_result(result: ShadowResult, production_price: ModelPrice, now: dateti
         challenger_completion_tokens=challenger_usage.completion_tokens if challenger_usage else 0,
         challenger_cost_usd=challenger_cost,
         cost_delta_usd=challenger_cost - production_cost,
+        **_token_deltas(common, challenger_usage is not None, production_usage is not None,
+                        challenger_usage.prompt_tokens if challenger_usage else 0,
+                        challenger_usage.completion_tokens if challenger_usage else 0),
+        **_structured(production_text, challenger_text, label_fields, numeric_fields),
+        **_judge_fields(judge),
     )
+
+
+def _token_deltas(common: dict, has_challenger: bool, has_production: bool, prompt: int, completion: int) -> dict:
+    # Unknown usage on either side is not a zero: leave the delta empty rather than invent one.
+    if not (has_challenger and has_production):
+        return {}
+    production_total = common["production_prompt_tokens"] + common["production_completion_tokens"]
+    return {"completion_tokens_delta": completion - common["production_completion_tokens"],
+            "total_tokens_delta": prompt + completion - production_total}
+
+
+def _structured(production: str, challenger: str, label_fields, numeric_fields) -> dict:
+    fields: dict = {}
+    labels = label_agreement(extract_label(production, label_fields), extract_label(challenger, label_fields))
+    if labels.agree is not None:
+        fields |= {"label_production": labels.production, "label_challenger": labels.challenger,
+                   "label_agree": labels.agree, "label_flip": labels.flip}
+    error = numeric_error(extract_number(production, numeric_fields), extract_number(challenger, numeric_fields))
+    if error is not None:
+        fields |= {"numeric_abs_error": error.absolute, "numeric_rel_error": error.relative}
+    diff = json_field_diff(production, challenger)
+    if diff is not None:
+        fields |= {"json_field_agreement": diff.agreement, "json_fields_changed": diff.changed}
+    return fields
+
+
+def _judge_fields(judge: JudgeScores | None) -> dict:
+    if judge is None:
+        return {}
+    return {"judge_score": judge.overall, "judge_faithfulness": judge.faithfulness, "judge_quality": judge.quality,
+            "judge_conciseness": judge.conciseness, "judge_quality_production": judge.quality_production,
+            "judge_refusal": judge.refusal, "judge_repeats": judge.repeats, "judge_noise": judge.noise,
+            "judge_model": judge.model}

@@ -1,0 +1,164 @@
+"""The async Scorer the scoring agent uses: similarity method and judge chosen by Settings.
+
+An async context manager that owns its clients (httpx for the embeddings endpoint and the judge,
+Redis for the embedding cache) and scores a batch at once, so one embeddings call covers every text
+of the batch. With the defaults (lexical, no judge) it opens nothing and equals `score_result`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from schemas.errors import ConfigError
+from schemas.events import ScoredRecord, ShadowResult, ShadowStatus
+from schemas.settings import ModelPrice, Settings
+from stream_agents.scoring.embeddings import (
+    EMBEDDING_VERSION,
+    EmbeddingCache,
+    EmbeddingSimilarity,
+    HashingEmbedder,
+    HttpEmbedder,
+    LocalEmbedder,
+)
+from stream_agents.scoring.judge import JudgeScores, LLMJudge
+from stream_agents.scoring.record import score_result, scorer_version
+from stream_agents.scoring.similarity import SIMILARITY_VERSION, SimilarityScore
+
+__all__ = ["Scorer", "score_result_async", "sampled_for_judge"]
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def sampled_for_judge(event_id: str, ratio: float) -> bool:
+    """Sticky by event id: every challenger of an event is judged, or none (comparable sets)."""
+    if ratio >= 1.0:
+        return True
+    h = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:8], "big")
+    return h < ratio * 2**64
+
+
+class Scorer:
+    """`async with Scorer(settings) as scorer: records = await scorer.score_batch(results, prices)`."""
+
+    def __init__(self, settings: Settings, *, method: str | None = None, http: httpx.AsyncClient | None = None,
+                 redis: Any = None, use_judge: bool = True) -> None:
+        self._settings = settings
+        self.method = method or settings.similarity_method
+        if self.method not in ("lexical", "embedding"):
+            raise ConfigError(f"SHADOW_SIMILARITY_METHOD={self.method!r}: use lexical or embedding")
+        self._http, self._own_http = http, False
+        self._redis, self._own_redis = redis, False
+        self._use_judge = use_judge and bool(settings.judge_base_url)
+        self.embeddings: EmbeddingSimilarity | None = None
+        self.judge: LLMJudge | None = None
+        self.version = scorer_version(self._similarity_version(), settings.judge_model if self._use_judge else "")
+
+    def _similarity_version(self) -> str:
+        if self.method == "lexical":
+            return SIMILARITY_VERSION
+        s = self._settings
+        model = {"local": LocalEmbedder.model, "hashing": HashingEmbedder().model}.get(s.embedding_provider,
+                                                                                       s.embedding_model)
+        return f"{EMBEDDING_VERSION}:{model}:c{s.embedding_chunk_chars}"
+
+    async def __aenter__(self) -> Scorer:
+        s = self._settings
+        needs_http = self._use_judge or (self.method == "embedding" and s.embedding_provider == "http")
+        if needs_http and self._http is None:
+            self._http, self._own_http = httpx.AsyncClient(limits=httpx.Limits(max_connections=32)), True
+        if self.method == "embedding":
+            self.embeddings = EmbeddingSimilarity(self._embedder(), await self._cache(), s.embedding_chunk_chars)
+        if self._use_judge:
+            assert self._http is not None and s.judge_base_url
+            self.judge = LLMJudge(self._http, s.judge_base_url, s.judge_model, _secret(s.judge_api_key),
+                                  repeats=s.judge_repeats, rate_per_s=s.judge_rps, burst=s.judge_burst,
+                                  concurrency=s.judge_concurrency, budget_usd=s.judge_budget_usd,
+                                  price=ModelPrice(input_per_1k=s.judge_price_input_per_1k,
+                                                   output_per_1k=s.judge_price_output_per_1k), temperature=s.judge_temperature, timeout_s=s.judge_timeout_s,
+                                  max_chars=s.judge_max_chars, seed=s.judge_seed)
+        return self
+
+    def _embedder(self) -> Any:
+        s = self._settings
+        if s.embedding_provider == "local":
+            return LocalEmbedder(batch_size=s.embedding_batch_size)
+        if s.embedding_provider == "hashing":
+            return HashingEmbedder()
+        if not s.embedding_base_url:
+            raise ConfigError("SHADOW_SIMILARITY_METHOD=embedding with the http provider needs "
+                              "SHADOW_EMBEDDING_BASE_URL (or SHADOW_EMBEDDING_PROVIDER=local)")
+        assert self._http is not None
+        return HttpEmbedder(self._http, s.embedding_base_url, s.embedding_model, _secret(s.embedding_api_key),
+                            batch_size=s.embedding_batch_size, timeout_s=s.embedding_timeout_s)
+
+    async def _cache(self) -> EmbeddingCache | None:
+        s = self._settings
+        if s.embedding_cache_ttl_s == 0:
+            return None
+        if self._redis is None:
+            if not s.redis_url:
+                return None  # no Redis configured: embed every time
+            import redis.asyncio as aioredis
+
+            self._redis, self._own_redis = aioredis.Redis.from_url(s.redis_url), True
+        return EmbeddingCache(self._redis, prefix=f"{s.topic_prefix}shadow", ttl_s=s.embedding_cache_ttl_s)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+        if self._own_redis and self._redis is not None:
+            await self._redis.aclose()
+
+    async def _judge_one(self, result: ShadowResult) -> JudgeScores | None:
+        assert self.judge is not None
+        event = result.event
+        return await self.judge.judge(event.request.last_user_text(), event.response.text, result.response_text,
+                                      event.event_id, result.challenger)
+
+    def _judged(self, result: ShadowResult) -> bool:
+        return (self.judge is not None and result.status is ShadowStatus.OK
+                and result.event.request.kind in ("chat", "completion")
+                and sampled_for_judge(result.event.event_id, self._settings.judge_sample_ratio))
+
+    async def score_batch(self, results: Sequence[ShadowResult],
+                          prices: Sequence[ModelPrice]) -> list[ScoredRecord | Exception]:
+        """One record per result, in order; a per-item scoring bug comes back as that item's exception.
+
+        Raises EmbeddingError (retriable, a ChallengerError) when the embeddings endpoint is down:
+        retry the batch later rather than write rows under another method.
+        """
+        ok = [r for r in results if r.status is ShadowStatus.OK]
+        similarities: dict[int, SimilarityScore] = {}
+        if self.embeddings is not None and ok:
+            scores = await self.embeddings.score_pairs([(r.event.response.text, r.response_text) for r in ok])
+            similarities = {id(r): s for r, s in zip(ok, scores)}
+        judged = [r for r in results if self._judged(r)]
+        verdicts = dict(zip(map(id, judged), await asyncio.gather(*(self._judge_one(r) for r in judged))))
+        s = self._settings
+        out: list[ScoredRecord | Exception] = []
+        for result, price in zip(results, prices):
+            try:
+                out.append(score_result(result, price, similarity=similarities.get(id(result)),
+                                        judge=verdicts.get(id(result)), version=self.version,
+                                        label_fields=s.scoring_label_fields, numeric_fields=s.scoring_numeric_fields))
+            except Exception as exc:  # a bug on one item must not lose the batch
+                out.append(exc)
+        return out
+
+    async def score(self, result: ShadowResult, price: ModelPrice) -> ScoredRecord:
+        record = (await self.score_batch([result], [price]))[0]
+        if isinstance(record, Exception):
+            raise record
+        return record
+
+
+async def score_result_async(result: ShadowResult, price: ModelPrice, scorer: Scorer) -> ScoredRecord:
+    """One result through an open Scorer (prefer `scorer.score_batch` for a whole batch)."""
+    return await scorer.score(result, price)
