@@ -3,12 +3,15 @@
 Made by create_app(settings); nothing is created at import time. Every agent takes batches
 (`take_events`), so offsets are acked only after the batch's output is delivered (replay, scoring)
 or inserted (sink). Anything undecodable goes to the dead-letter topic and the batch goes on.
+The replay agent follows the challenger registry in Redis and keeps this worker's claims alive;
+the web port serves /metrics (Prometheus) and /ready.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,9 +25,13 @@ from schemas.dead_letter import DeadLetter
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
 from schemas.settings import Settings
-from stream_agents.challenger_client import ChallengerClient
 from stream_agents.claims import ClaimStore
 from stream_agents.decoding import decode
+from stream_agents.evidence import EvidenceStore
+from stream_agents.health import Readiness
+from stream_agents.limits import RateLimiter
+from stream_agents.metrics import WorkerMetrics
+from stream_agents.registry import ChallengerRegistry, registry_prefix
 from stream_agents.replay import ReplayStage
 from stream_agents.scoring.record import score_result
 from stream_agents.sink import ScoreSink
@@ -38,9 +45,6 @@ def _require(settings: Settings) -> tuple[str, str, str]:
     if not (settings.kafka_bootstrap and settings.redis_url and settings.clickhouse_url):
         raise ConfigError("the worker needs SHADOW_KAFKA_BOOTSTRAP, SHADOW_REDIS_URL and SHADOW_CLICKHOUSE_URL "
                           "(or a running `shadow-optic stack up`)")
-    if not settings.challengers:
-        raise ConfigError('no challengers: set SHADOW_CHALLENGERS=\'[{"name": "...", "base_url": '
-                          '"http://host/v1", "model": "..."}]\'')
     return settings.kafka_bootstrap, settings.redis_url, settings.clickhouse_url
 
 
@@ -61,6 +65,8 @@ def create_app(settings: Settings) -> faust.App:
         consumer_max_fetch_size=8 * 1024 * 1024,
         broker_max_poll_records=2000,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
     )
 
     def topic(name: str) -> faust.TopicT:
@@ -70,21 +76,36 @@ def create_app(settings: Settings) -> faust.App:
     requests_topic, results_topic = topic(topics.requests), topic(topics.results)
     scored_topic, dlq_topic = topic(topics.scored), topic(topics.dlq)
 
+    metrics, readiness = WorkerMetrics(), Readiness()
+    prefix = registry_prefix(settings.topic_prefix)
+    app.shadow_metrics, app.shadow_readiness = metrics, readiness  # for tests and embedding code
+
+    def redis_client() -> aioredis.Redis:
+        # A blocking pool: a burst of claims waits for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=30,
+                                                        socket_timeout=10, socket_connect_timeout=5)
+        return aioredis.Redis(connection_pool=pool)
+
     async def dead_letter(event: EventT, stage: str, reason: str) -> Any:
         message = event.message
         letter = DeadLetter(stage=stage, reason=reason, topic=message.topic, partition=message.partition,
                             offset=message.offset, key_b64=DeadLetter.encode(message.key) if message.key else None,
                             value_b64=DeadLetter.encode(message.value), ts=datetime.now(UTC))
+        metrics.dead_letters.labels(stage).inc()
         log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
         return await dlq_topic.send(key=message.key, value=letter.model_dump_json().encode())
 
-    def decoded(events: list[EventT], model: type, stage: str, pending: list) -> list:
+    def decoded(events: list[EventT], model: type, stage: str, pending: list, stamps: list | None = None) -> list:
         good = []
         for event in events:
             try:
                 good.append(decode(event.message.value, model, settings.max_event_bytes))
             except InvalidEventError as exc:
                 pending.append(dead_letter(event, stage, str(exc)))
+                continue
+            if stamps is not None:
+                stamps.append(event.message.timestamp or 0.0)
+        metrics.processed.labels(stage).inc(len(events))
         return good
 
     async def deliver(sends: list) -> None:
@@ -92,62 +113,136 @@ def create_app(settings: Settings) -> faust.App:
         futures = await asyncio.gather(*sends)
         await asyncio.gather(*futures)
 
-    async def replay_until_done(stage: ReplayStage, events: list[InferenceEvent]) -> list[ShadowResult]:
-        """Retry the batch while Redis is unreachable; claims make the retry call nobody twice."""
+    async def until_done(what: str, action: Any) -> Any:
+        """Retry while Redis is unreachable (fail closed: no admission, no call); claims make retries safe."""
         backoff = 0.5
         while True:
             try:
-                return await stage.replay(events)
+                return await action()
             except Exception as exc:
-                log.error("replay of %d events failed (retry in %.1fs): %r", len(events), backoff, exc)
+                log.error("%s failed (retry in %.1fs): %r", what, backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+
+    async def follow(stage: ReplayStage, claims: ClaimStore, registry: ChallengerRegistry,
+                     evidence: EvidenceStore) -> None:
+        """Heartbeat of our claims, registry changes and allocation evidence, for as long as replay runs."""
+        version, last_registry, last_evidence = readiness.registry_version, 0.0, 0.0
+        while True:
+            try:
+                await claims.beat()
+                readiness.last_redis_ok = time.monotonic()
+                now = time.monotonic()
+                if now - last_registry >= settings.registry_refresh_s:
+                    last_registry = now
+                    if await registry.version() != version:
+                        version, configs = await registry.load()
+                        stage.set_challengers(configs)
+                        readiness.registry_version, readiness.challengers = version, len(configs)
+                        metrics.registry_version.set(version)
+                        log.info("following challenger registry v%d: %s", version,
+                                 ", ".join(c.name for c in configs) or "(none)")
+                if settings.replay_allocation == "thompson" and now - last_evidence >= 5.0:
+                    last_evidence = now
+                    stage.evidence = await evidence.load()
+            except Exception as exc:
+                log.error("Redis unreachable from the replay agent: %r", exc)
+            await asyncio.sleep(min(settings.worker_heartbeat_s, settings.registry_refresh_s))
 
     @app.agent(requests_topic, name="replay")
     async def replay_agent(stream: faust.StreamT) -> None:
         limits = httpx.Limits(max_connections=settings.replay_concurrency * 2)
-        # A blocking pool: a burst of claims waits for a connection instead of failing.
-        pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=30)
-        async with httpx.AsyncClient(limits=limits) as http, aioredis.Redis(connection_pool=pool) as redis:
-            stage = ReplayStage([ChallengerClient(c, http) for c in settings.challengers],
-                                ClaimStore(redis, prefix=f"{settings.topic_prefix}shadow"),
-                                settings.replay_concurrency)
-            async for batch in stream.take_events(settings.replay_batch_size, within=0.5):
-                sends: list = []
-                events = decoded(batch, InferenceEvent, "replay", sends)
-                results = await replay_until_done(stage, events)
-                sends.extend(results_topic.send(key=r.event.event_id.encode(), value=r.model_dump_json().encode())
-                             for r in results)
-                await deliver(sends)
+        async with httpx.AsyncClient(limits=limits) as http, redis_client() as redis:
+            claims = ClaimStore(redis, prefix=prefix, ttl_s=settings.claim_ttl_s,
+                                liveness_s=max(3.0, 4 * settings.worker_heartbeat_s))
+            registry = ChallengerRegistry(redis, prefix)
+            evidence = EvidenceStore(redis, prefix, settings.replay_pass_similarity)
+            stage = ReplayStage(settings, http, claims, RateLimiter(redis, prefix), metrics)
+
+            async def start() -> None:
+                await claims.beat()  # alive before the first claim
+                await registry.seed(settings.challengers)
+                version, configs = await registry.load()
+                stage.set_challengers(configs)
+                readiness.registry_version, readiness.challengers = version, len(configs)
+                readiness.last_redis_ok = time.monotonic()
+                metrics.registry_version.set(version)
+
+            await until_done("loading the challenger registry", start)
+            follower = asyncio.create_task(follow(stage, claims, registry, evidence))
+            readiness.agents_started.add("replay")
+            try:
+                async for batch in stream.take_events(settings.replay_batch_size, within=0.5):
+                    sends: list = []
+                    stamps: list[float] = []
+                    events = decoded(batch, InferenceEvent, "replay", sends, stamps)
+                    results = await until_done(f"replay of {len(events)} events",
+                                               lambda: stage.replay(events, stamps))
+                    sends.extend(results_topic.send(key=r.event.event_id.encode(),
+                                                    value=r.model_dump_json().encode()) for r in results)
+                    await deliver(sends)
+            finally:
+                readiness.agents_started.discard("replay")
+                follower.cancel()
 
     @app.agent(results_topic, name="scoring")
     async def scoring_agent(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(500, within=0.5):
-            sends: list = []
-            for event in batch:
-                try:
-                    result = decode(event.message.value, ShadowResult, settings.max_event_bytes)
-                    record = score_result(result, settings.price_of(result.event.production_model))
-                except InvalidEventError as exc:
-                    sends.append(dead_letter(event, "scoring", str(exc)))
-                    continue
-                except Exception as exc:  # a scorer bug must not stop the stream
-                    log.exception("scoring failed")
-                    sends.append(dead_letter(event, "scoring", f"scoring failed: {exc!r}"))
-                    continue
-                sends.append(scored_topic.send(key=event.message.key, value=record.model_dump_json().encode()))
-            await deliver(sends)
+        async with redis_client() as redis:
+            evidence = EvidenceStore(redis, prefix, settings.replay_pass_similarity)
+            readiness.agents_started.add("scoring")
+            async for batch in stream.take_events(500, within=0.5):
+                sends: list = []
+                records: list[ScoredRecord] = []
+                for event in batch:
+                    try:
+                        result = decode(event.message.value, ShadowResult, settings.max_event_bytes)
+                        record = score_result(result, settings.price_of(result.event.production_model))
+                    except InvalidEventError as exc:
+                        sends.append(dead_letter(event, "scoring", str(exc)))
+                        continue
+                    except Exception as exc:  # a scorer bug must not stop the stream
+                        log.exception("scoring failed")
+                        sends.append(dead_letter(event, "scoring", f"scoring failed: {exc!r}"))
+                        continue
+                    records.append(record)
+                    sends.append(scored_topic.send(key=event.message.key, value=record.model_dump_json().encode()))
+                metrics.processed.labels("scoring").inc(len(batch))
+                await deliver(sends)
+                if settings.replay_allocation == "thompson":
+                    try:  # evidence steers spend, it is not data: a Redis hiccup only costs a little of it
+                        await evidence.record(records)
+                    except Exception as exc:
+                        log.warning("could not record allocation evidence: %r", exc)
 
     @app.agent(scored_topic, name="sink")
     async def sink_agent(stream: faust.StreamT) -> None:
         sink = ScoreSink(lambda: connect(clickhouse_url))
+        app.shadow_sink = sink
+        readiness.agents_started.add("sink")
         try:
             async for batch in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
                 sends: list = []
                 records = decoded(batch, ScoredRecord, "sink", sends)
                 await sink.write(records)  # returns only once ClickHouse has the rows
+                metrics.sink_rows.inc(len(records))
                 await deliver(sends)
         finally:
             sink.close()
+
+    @app.timer(1.0)
+    async def refresh_gauges() -> None:
+        sink = getattr(app, "shadow_sink", None)
+        if sink is not None:
+            readiness.sink_stalled_since = sink.stalled_since
+            metrics.sink_stalled.set(0 if sink.stalled_since is None else time.monotonic() - sink.stalled_since)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/ready")
+    async def ready_page(web: Any, request: Any) -> Any:
+        ready, report = readiness.report()
+        return web.json(report, status=200 if ready else 503)
 
     return app

@@ -1,0 +1,143 @@
+"""Limiter, budgets, claims and registry against the session's real Redis (no worker process)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+
+from schemas.events import CapturedResponse, InferenceEvent, NormalizedRequest, ShadowResult, ShadowStatus
+from schemas.settings import ChallengerConfig
+from stream_agents.claims import ClaimOutcome, ClaimStore, abandoned_result
+from stream_agents.limits import AdmissionOutcome, RateLimiter, SpendLimits
+from stream_agents.registry import ChallengerRegistry
+
+pytestmark = pytest.mark.integration
+
+
+def _run(stack_settings, body):
+    async def go():
+        async with aioredis.Redis.from_url(stack_settings.redis_url) as client:
+            return await body(client, f"t{uuid.uuid4().hex[:8]}")
+    return asyncio.run(go())
+
+
+def test_four_limiters_share_one_schedule_of_exactly_r_per_second(stack_settings):
+    rate, calls = 20.0, 80
+
+    async def body(client, prefix):
+        limiters = [RateLimiter(client, prefix) for _ in range(4)]  # four "workers"
+        limits = SpendLimits(rate_rps=rate)
+        admissions = await asyncio.gather(*(limiters[i % 4].admit("c", limits, None) for i in range(calls)))
+        return sorted(a.wait_s for a in admissions)
+
+    waits = _run(stack_settings, body)
+    # Every call got a slot and the slots are spaced one interval apart: 80 calls span 79 intervals,
+    # less the (small) time the 80 round trips themselves took.
+    assert waits[0] == 0.0
+    gaps = [b - a for a, b in zip(waits, waits[1:])]
+    assert all(g <= 1 / rate + 1e-6 for g in gaps)
+    assert waits[-1] > (calls - 1) / rate - 1.0
+    assert sum(1 for g in gaps if g > 0.8 / rate) > calls * 0.8
+
+
+def test_past_the_wait_budget_nothing_is_booked_and_a_burst_goes_at_once(stack_settings):
+    async def body(client, prefix):
+        limiter = RateLimiter(client, prefix)
+        limits = SpendLimits(rate_rps=1.0, burst=3)
+        first = [await limiter.admit("c", limits, max_wait_s=0.5) for _ in range(5)]
+        return first
+
+    admissions = _run(stack_settings, body)
+    assert [a.outcome for a in admissions[:3]] == [AdmissionOutcome.ADMITTED] * 3
+    assert all(a.wait_s == 0 for a in admissions[:3])
+    assert [a.outcome for a in admissions[3:]] == [AdmissionOutcome.RATE_LIMITED] * 2
+
+
+def test_retry_after_pushes_every_worker_back(stack_settings):
+    async def body(client, prefix):
+        limits = SpendLimits(rate_rps=100.0)
+        await RateLimiter(client, prefix).penalize("c", 30.0)
+        return await RateLimiter(client, prefix).admit("c", limits, max_wait_s=5.0)
+
+    admission = _run(stack_settings, body)
+    assert admission.outcome is AdmissionOutcome.RATE_LIMITED and admission.wait_s > 25
+
+
+def test_budget_reserves_the_estimate_and_settles_the_real_cost(stack_settings):
+    async def body(client, prefix):
+        limiter = RateLimiter(client, prefix)
+        own = SpendLimits(budget_usd=1.0, budget_period="hour")
+        outcomes = [(await limiter.admit("c", own, None, estimate_usd=0.4)).outcome for _ in range(3)]
+        await limiter.settle("c", own, reserved_usd=0.4, actual_usd=0.1)  # one call was cheaper
+        after_settle = (await limiter.admit("c", own, None, estimate_usd=0.4)).outcome
+        spent = await limiter.spent("c", own)
+        shared = SpendLimits(shared_budget_usd=0.5)
+        shared_outcomes = [(await limiter.admit(n, shared, None, estimate_usd=0.3)).outcome for n in ("a", "b")]
+        return outcomes, after_settle, spent, shared_outcomes
+
+    outcomes, after_settle, spent, shared_outcomes = _run(stack_settings, body)
+    assert outcomes == [AdmissionOutcome.ADMITTED, AdmissionOutcome.ADMITTED, AdmissionOutcome.OVER_BUDGET]
+    assert after_settle is AdmissionOutcome.ADMITTED
+    assert abs(spent - 0.9) < 1e-9
+    assert shared_outcomes == [AdmissionOutcome.ADMITTED, AdmissionOutcome.OVER_SHARED_BUDGET]
+
+
+def _event(event_id: str) -> InferenceEvent:
+    now = datetime.now(UTC)
+    return InferenceEvent(event_id=event_id, route="/r", ts_request=now, ts_response=now, production_model="p",
+                          request=NormalizedRequest(model="p"), response=CapturedResponse(status_code=200),
+                          latency_ms=1, request_hash="h")
+
+
+def test_a_claim_of_a_dead_worker_is_settled_once_and_never_handed_out_again(stack_settings):
+    async def body(client, prefix):
+        dead = ClaimStore(client, prefix, worker_id="dead", liveness_s=0.2)
+        live = ClaimStore(client, prefix, worker_id="live", liveness_s=5)
+        other = ClaimStore(client, prefix, worker_id="other", liveness_s=5)
+        await dead.beat(); await live.beat(); await other.beat()
+        first = await dead.claim("e1", "c")
+        while_alive = await live.claim("e1", "c")
+        await asyncio.sleep(0.4)  # the dead worker's liveness key expires
+        orphaned = await live.claim("e1", "c")
+        settled = await live.abandon("dead", abandoned_result(_event("e1"), "c", "m", False, "dead"))
+        too_late = await other.abandon("dead", abandoned_result(_event("e1"), "c", "m", False, "dead"))
+        final = await other.claim("e1", "c")
+        # A normal pair: claimed, completed, then re-published on redelivery.
+        assert (await live.claim("e2", "c"))[0] is ClaimOutcome.CLAIMED
+        await live.complete(ShadowResult(event=_event("e2"), challenger="c", challenger_model="m",
+                                         status=ShadowStatus.OK, response_text="x", ts_called=datetime.now(UTC)))
+        redelivered = await other.claim("e2", "c")
+        return first, while_alive, orphaned, settled, too_late, final, redelivered
+
+    first, while_alive, orphaned, settled, too_late, final, redelivered = _run(stack_settings, body)
+    assert first == (ClaimOutcome.CLAIMED, None)
+    assert while_alive == (ClaimOutcome.IN_FLIGHT, "dead")
+    assert orphaned == (ClaimOutcome.ORPHANED, "dead")
+    assert settled is not None and too_late is None
+    assert final[0] is ClaimOutcome.DONE and final[1].error.startswith("abandoned")
+    assert redelivered[0] is ClaimOutcome.DONE and redelivered[1].response_text == "x"
+
+
+def test_registry_seeds_once_and_follows_changes(stack_settings):
+    a = ChallengerConfig(name="a", base_url="http://a/v1", model="a", api_key="sk-secret")
+    b = ChallengerConfig(name="b", base_url="http://b/v1", model="b", rate_limit_rps=5)
+
+    async def body(client, prefix):
+        registry = ChallengerRegistry(client, prefix)
+        seeded = await registry.seed([a])
+        v1, first = await registry.load()
+        await registry.put(b)
+        removed = await registry.remove("a")
+        reseeded = await registry.seed([a])  # a restart with the old SHADOW_CHALLENGERS
+        v3, last = await registry.load()
+        return seeded, v1, first, removed, reseeded, v3, last
+
+    seeded, v1, first, removed, reseeded, v3, last = _run(stack_settings, body)
+    assert seeded and not reseeded and removed
+    assert [c.name for c in first] == ["a"] and first[0].api_key.get_secret_value() == "sk-secret"
+    assert [c.name for c in last] == ["b"] and last[0].rate_limit_rps == 5
+    assert v3 > v1
