@@ -34,6 +34,9 @@ from shadow_optic.stack.processes import ManagedProcess, free_port, start_proces
 __all__ = ["DemoOptions", "run_demo", "default_pairs_file"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Shadow traffic is capped like a real provider's quota would require: a sim model saturated by an
+# unthrottled replay (hundreds of calls at once) would measure its own queue, not its latency.
+DEMO_RATE_LIMIT_RPS = 60.0
 
 
 class DemoOptions(BaseModel):
@@ -41,7 +44,7 @@ class DemoOptions(BaseModel):
     json_summary: bool = False
     timeout_s: float = 300.0
     keep_stack: bool = False
-    concurrency: int = 16
+    concurrency: int = 8
     limit: int = 0
 
 
@@ -157,10 +160,12 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     ports = {name: free_port() for name in ("production", "challenger", "gateway")}
     challengers = [
         ChallengerConfig(name=challenger_model, base_url=f"http://127.0.0.1:{ports['challenger']}/v1",
-                         model=challenger_model, price=ModelPrice(input_per_1k=0.02, output_per_1k=0.02)),
+                         model=challenger_model, price=ModelPrice(input_per_1k=0.02, output_per_1k=0.02),
+                         rate_limit_rps=DEMO_RATE_LIMIT_RPS),
         # The production model asked again: the noise floor a challenger is judged against.
         ChallengerConfig(name=f"{production_model}-control", base_url=f"http://127.0.0.1:{ports['production']}/v1",
-                         model=production_model, control=True, price=ModelPrice(input_per_1k=0.03, output_per_1k=0.06)),
+                         model=production_model, control=True, price=ModelPrice(input_per_1k=0.03, output_per_1k=0.06),
+                         rate_limit_rps=DEMO_RATE_LIMIT_RPS),
     ]
     run_settings = settings.model_copy(update={
         "kafka_bootstrap": urls["kafka"], "redis_url": urls["redis"], "clickhouse_url": urls["clickhouse"],

@@ -33,7 +33,8 @@ from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
 from stream_agents.registry import ChallengerRegistry, registry_prefix
 from stream_agents.replay import ReplayStage
-from stream_agents.scoring.record import score_result
+from stream_agents.scoring.embeddings import EmbeddingError
+from stream_agents.scoring.scorer import Scorer
 from stream_agents.sink import ScoreSink
 
 __all__ = ["create_app"]
@@ -185,24 +186,39 @@ def create_app(settings: Settings) -> faust.App:
                 readiness.agents_started.discard("replay")
                 follower.cancel()
 
+    async def score_until_done(scorer: Scorer, results: list[ShadowResult]) -> list[ScoredRecord | Exception]:
+        """Retry while the embeddings endpoint is down: rows are never written under another method."""
+        prices = [settings.price_of(r.event.production_model) for r in results]
+        backoff = 0.5
+        while True:
+            try:
+                return await scorer.score_batch(results, prices)
+            except EmbeddingError as exc:
+                log.error("scoring a batch of %d failed (retry in %.1fs): %r", len(results), backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
     @app.agent(results_topic, name="scoring")
     async def scoring_agent(stream: faust.StreamT) -> None:
-        async with redis_client() as redis:
+        async with redis_client() as redis, Scorer(settings) as scorer:
             evidence = EvidenceStore(redis, prefix, settings.replay_pass_similarity)
             readiness.agents_started.add("scoring")
             async for batch in stream.take_events(500, within=0.5):
                 sends: list = []
-                records: list[ScoredRecord] = []
+                decoded_pairs: list[tuple[EventT, ShadowResult]] = []
                 for event in batch:
                     try:
-                        result = decode(event.message.value, ShadowResult, settings.max_event_bytes)
-                        record = score_result(result, settings.price_of(result.event.production_model))
+                        decoded_pairs.append((event, decode(event.message.value, ShadowResult,
+                                                            settings.max_event_bytes)))
                     except InvalidEventError as exc:
                         sends.append(dead_letter(event, "scoring", str(exc)))
-                        continue
-                    except Exception as exc:  # a scorer bug must not stop the stream
-                        log.exception("scoring failed")
-                        sends.append(dead_letter(event, "scoring", f"scoring failed: {exc!r}"))
+                results = [result for _event, result in decoded_pairs]
+                scored = await score_until_done(scorer, results)
+                records: list[ScoredRecord] = []
+                for (event, _result), record in zip(decoded_pairs, scored):
+                    if isinstance(record, Exception):  # a scorer bug on one item must not stop the stream
+                        log.error("scoring failed for %s: %r", event.message.key, record)
+                        sends.append(dead_letter(event, "scoring", f"scoring failed: {record!r}"))
                         continue
                     records.append(record)
                     sends.append(scored_topic.send(key=event.message.key, value=record.model_dump_json().encode()))

@@ -41,15 +41,25 @@ class ChallengerRegistry:
         self._seeded = f"{prefix}:challengers:seeded"
 
     async def seed(self, challengers: list[ChallengerConfig]) -> bool:
-        """Write the configured challengers if this registry was never seeded; True if it was now."""
-        if not await self._redis.set(self._seeded, b"1", nx=True):
+        """Upsert the configured challengers (SHADOW_CHALLENGERS); True if the registry changed.
+
+        Configuration wins for the names it lists, so an edited SHADOW_CHALLENGERS takes effect at
+        the next start; challengers added at run time under other names are kept.
+        """
+        if not challengers:
+            await self._redis.set(self._seeded, b"1", nx=True)
             return False
-        if challengers:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for config in challengers:
-                    pipe.hsetnx(self._hash, config.name, config_to_json(config))
-                pipe.incr(self._version)
-                await pipe.execute()
+        wanted = {config.name: config_to_json(config) for config in challengers}
+        current = await self._redis.hmget(self._hash, list(wanted))
+        changed = {name: blob for (name, blob), old in zip(wanted.items(), current)
+                   if old is None or (old.decode() if isinstance(old, bytes) else old) != blob}
+        if not changed:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._seeded, b"1")
+            pipe.hset(self._hash, mapping=changed)
+            pipe.incr(self._version)
+            await pipe.execute()
         return True
 
     async def put(self, config: ChallengerConfig) -> None:

@@ -163,7 +163,7 @@ class ReplayStage:
 
     async def _decide_and_call(self, event: InferenceEvent, ch: ActiveChallenger, allocated: bool, stamp: float
                                ) -> ShadowResult:
-        s, config, name = self._settings, ch.config, ch.config.name
+        s, name = self._settings, ch.config.name
         if not allocated:
             return ch.client.result(event, ShadowStatus.SKIPPED_BUDGET,
                                     error=f"not allocated: {s.replay_allocation} split of the shared budget")

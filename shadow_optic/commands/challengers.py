@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import json
 import os
 
@@ -65,6 +66,9 @@ async def _act(args: argparse.Namespace, settings: Settings) -> int:
         if not await registry.remove(args.name):
             raise ConfigError(f"no challenger named {args.name!r} in the registry")
         print(f"removed {args.name} (registry version {await registry.version()})")
+        if any(c.name == args.name for c in settings.challengers):
+            print(f"note: {args.name} is listed in SHADOW_CHALLENGERS and returns when a worker starts; "
+                  "remove it there too", file=sys.stderr)
         return 0
 
 

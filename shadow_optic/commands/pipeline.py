@@ -77,6 +77,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--json", action="store_true", help="also print a one-line JSON summary")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for every scored row")
     demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
-    demo.add_argument("--concurrency", type=int, default=16, help="parallel client requests")
+    demo.add_argument("--concurrency", type=int, default=8, help="parallel client requests")
     demo.add_argument("--limit", type=int, default=0, help="send only the first N prompts (0 = all)")
     demo.set_defaults(func=_demo)

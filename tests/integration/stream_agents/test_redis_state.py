@@ -122,22 +122,26 @@ def test_a_claim_of_a_dead_worker_is_settled_once_and_never_handed_out_again(sta
     assert redelivered[0] is ClaimOutcome.DONE and redelivered[1].response_text == "x"
 
 
-def test_registry_seeds_once_and_follows_changes(stack_settings):
+def test_registry_follows_configuration_and_run_time_changes(stack_settings):
     a = ChallengerConfig(name="a", base_url="http://a/v1", model="a", api_key="sk-secret")
+    a_moved = a.model_copy(update={"base_url": "http://a2/v1"})
     b = ChallengerConfig(name="b", base_url="http://b/v1", model="b", rate_limit_rps=5)
 
     async def body(client, prefix):
         registry = ChallengerRegistry(client, prefix)
         seeded = await registry.seed([a])
         v1, first = await registry.load()
+        unchanged = await registry.seed([a])  # a restart with the same SHADOW_CHALLENGERS changes nothing
         await registry.put(b)
         removed = await registry.remove("a")
-        reseeded = await registry.seed([a])  # a restart with the old SHADOW_CHALLENGERS
+        reseeded = await registry.seed([a_moved])  # a restart with an edited SHADOW_CHALLENGERS
         v3, last = await registry.load()
-        return seeded, v1, first, removed, reseeded, v3, last
+        return seeded, unchanged, v1, first, removed, reseeded, v3, last
 
-    seeded, v1, first, removed, reseeded, v3, last = _run(stack_settings, body)
-    assert seeded and not reseeded and removed
+    seeded, unchanged, v1, first, removed, reseeded, v3, last = _run(stack_settings, body)
+    assert seeded and not unchanged and removed and reseeded
     assert [c.name for c in first] == ["a"] and first[0].api_key.get_secret_value() == "sk-secret"
-    assert [c.name for c in last] == ["b"] and last[0].rate_limit_rps == 5
+    by_name = {c.name: c for c in last}
+    assert sorted(by_name) == ["a", "b"]  # configuration wins for the names it lists
+    assert by_name["a"].base_url == "http://a2/v1" and by_name["b"].rate_limit_rps == 5
     assert v3 > v1
