@@ -1,0 +1,88 @@
+"""The HTTP control API: `create_api(settings)` builds a FastAPI app whose lifespan owns every client.
+
+Errors always answer as JSON `ErrorBody` ({error, message, retriable}); OpenAPI at /openapi.json, docs at /docs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schemas.errors import ChallengerError, ConfigError, ShadowOpticError, StackError, StoreUnavailableError
+from schemas.settings import Settings
+from shadow_optic.api.models import ErrorBody
+from shadow_optic.api.routers import analysis, challengers, decisions, status
+from shadow_optic.api.state import ApiState
+
+__all__ = ["create_api"]
+
+log = logging.getLogger(__name__)
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 404, 422, 500, 502, 503)}
+
+
+def _status_of(exc: ShadowOpticError) -> int:
+    if isinstance(exc, ConfigError):
+        return 400
+    if isinstance(exc, ChallengerError):
+        return 502
+    if isinstance(exc, (StoreUnavailableError, StackError)):
+        return 503
+    return 500
+
+
+def _json(status: int, body: ErrorBody) -> JSONResponse:
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ShadowOpticError)
+    async def shadow_error(_request: Request, exc: ShadowOpticError) -> JSONResponse:
+        return _json(_status_of(exc), ErrorBody(error=type(exc).__name__, message=str(exc), retriable=exc.retriable))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "NotFound", 405: "MethodNotAllowed", 422: "ValidationError"}.get(exc.status_code, "HTTPError")
+        return _json(exc.status_code, ErrorBody(error=kind, message=str(exc.detail)))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"])
+        return _json(422, ErrorBody(error="ValidationError", message=f"{where}: {first['msg']}", detail=errors))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # ClickHouse and Redis client errors land here: report them, they are usually an outage.
+        log.exception("API call failed")
+        return _json(500, ErrorBody(error=type(exc).__name__, message=str(exc)[:1000] or repr(exc), retriable=True))
+
+
+def create_api(settings: Settings) -> FastAPI:
+    """The app; the clients open when it starts (lifespan) and close when it stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ApiState(settings)
+        await state.open()
+        app.state.api = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(title="Shadow-Optic control API", version="1",
+                  description="Status, comparisons, challenger deploy/remove, promote, rollback, history, costs, "
+                              "readiness, drift, lag, challenger health and test calls. Errors: JSON ErrorBody.",
+                  lifespan=lifespan, responses=_ERRORS)
+    for module in (status, analysis, challengers, decisions):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    return app

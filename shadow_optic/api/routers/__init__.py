@@ -1,0 +1,3 @@
+"""One router per concern: status (health, status, lag), analysis, challengers, decisions."""
+
+__all__: list[str] = []
