@@ -14,7 +14,7 @@ import random
 import time
 from pathlib import Path
 
-from producers.stratified import stratified_sample
+from stream_agents.stratified import stratified_sample
 
 PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "paired_responses.jsonl"
 

@@ -245,10 +245,15 @@ def create_app(settings: Settings) -> faust.App:
         finally:
             sink.close()
 
+    failures_seen = [0]
+
     @app.timer(1.0)
     async def refresh_gauges() -> None:
         sink = getattr(app, "shadow_sink", None)
         if sink is not None:
+            if sink.failed_attempts > failures_seen[0]:
+                metrics.sink_failures.inc(sink.failed_attempts - failures_seen[0])
+                failures_seen[0] = sink.failed_attempts
             readiness.sink_stalled_since = sink.stalled_since
             metrics.sink_stalled.set(0 if sink.stalled_since is None else time.monotonic() - sink.stalled_since)
 

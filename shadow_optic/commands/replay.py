@@ -38,7 +38,7 @@ def _challenger(args: argparse.Namespace, settings: Settings) -> ChallengerConfi
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from producers.backfill import BackfillPlan, parse_offsets, run_backfill
+    from stream_agents.backfill import BackfillPlan, parse_offsets, run_backfill
 
     plan = BackfillPlan(challenger=args.challenger, ts_from=args.from_, ts_to=args.to,
                         offsets=parse_offsets(args.offsets) if args.offsets else None, pinned_to=args.pinned_to,

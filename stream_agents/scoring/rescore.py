@@ -20,6 +20,7 @@ from schemas.clickhouse import SCORES_TABLE, connect, migrate
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import ScoredRecord, ShadowResult
 from schemas.settings import Settings
+from schemas.topic_ranges import offsets_by_time, read_ranges
 from stream_agents.decoding import decode
 from stream_agents.scoring.scorer import Scorer
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns
@@ -38,36 +39,6 @@ class RescoreReport(BaseModel):
     partitions: int = 0
 
 
-def _ms(ts: datetime) -> int:
-    return int(ts.timestamp() * 1000)
-
-
-def _ranges(consumer, topic: str, since: datetime | None, until: datetime | None,
-            timeout_s: float) -> dict[int, tuple[int, int]]:
-    """partition -> [start, end) offsets."""
-    from confluent_kafka import TopicPartition
-
-    metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise ConfigError(f"topic {topic!r} not found: nothing to rescore (check SHADOW_TOPIC_PREFIX)")
-    ranges: dict[int, tuple[int, int]] = {}
-    for p in sorted(metadata.partitions):
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-        start, end = low, high
-
-        def at(ts: datetime, default: int) -> int:
-            found = consumer.offsets_for_times([TopicPartition(topic, p, _ms(ts))], timeout=timeout_s)[0].offset
-            return default if found < 0 else found  # -1: no message at/after ts
-
-        if since is not None:
-            start = at(since, high)
-        if until is not None:
-            end = at(until, high)
-        if start < end:
-            ranges[p] = (start, end)
-    return ranges
-
-
 def rescore(settings: Settings, since: datetime | None = None, until: datetime | None = None,
             batch_size: int = 500, progress: Callable[[RescoreReport], None] | None = None,
             timeout_s: float = 30.0) -> RescoreReport:
@@ -79,7 +50,7 @@ def rescore(settings: Settings, since: datetime | None = None, until: datetime |
 
 
 async def _rescore(settings: Settings, since, until, batch_size, progress, timeout_s) -> RescoreReport:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
 
     topic = settings.topics.results
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
@@ -89,40 +60,29 @@ async def _rescore(settings: Settings, since, until, batch_size, progress, timeo
     client = connect(settings.clickhouse_url)
     try:
         migrate(client)  # the new columns must exist before rows carrying them arrive
-        ranges = _ranges(consumer, topic, since, until, timeout_s)
+        ranges = offsets_by_time(consumer, topic, since, until, timeout_s)
         async with Scorer(settings) as scorer:
             report = RescoreReport(scorer_version=scorer.version, partitions=len(ranges))
-            if not ranges:
-                return report
-            consumer.assign([TopicPartition(topic, p, start) for p, (start, _end) in ranges.items()])
-            remaining = dict(ranges)
+            batches = read_ranges(consumer, topic, ranges, batch_size)
             pending: list[ShadowResult] = []
-            while remaining:
-                messages = await asyncio.to_thread(consumer.consume, batch_size, 1.0)
-                if not messages:  # offsets with no message (control records, compaction) end a range too
-                    for tp in consumer.position([TopicPartition(topic, p) for p in remaining]):
-                        if tp.offset >= 0 and tp.offset >= remaining[tp.partition][1]:
-                            del remaining[tp.partition]
+            while (messages := await asyncio.to_thread(next, batches, None)) is not None:
                 for message in messages:
-                    if message.error() is not None:
-                        continue
-                    p = message.partition()
-                    if p not in remaining or message.offset() >= remaining[p][1]:
-                        continue
-                    if message.offset() + 1 >= remaining[p][1]:
-                        del remaining[p]
-                        consumer.pause([TopicPartition(topic, p)])
                     report.read += 1
                     try:
                         pending.append(decode(message.value(), ShadowResult, settings.max_event_bytes))
                     except InvalidEventError as exc:
                         report.invalid += 1
-                        log.warning("rescore: %s[%d]@%d skipped: %s", topic, p, message.offset(), exc)
-                if len(pending) >= batch_size or (not remaining and pending):
+                        log.warning("rescore: %s[%d]@%d skipped: %s", topic, message.partition(),
+                                    message.offset(), exc)
+                if len(pending) >= batch_size:
                     await _write(scorer, settings, client, pending, report)
                     pending = []
                     if progress:
                         progress(report)
+            if pending:
+                await _write(scorer, settings, client, pending, report)
+                if progress:
+                    progress(report)
             return report
     finally:
         consumer.close()

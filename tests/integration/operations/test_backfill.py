@@ -13,7 +13,7 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from producers.backfill import BackfillPlan
+from stream_agents.backfill import BackfillPlan
 
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
 from schemas.topics import ensure_topics

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from producers.stratified import embed_texts, kmeans, stratified_sample
+from stream_agents.stratified import embed_texts, kmeans, stratified_sample
 from schemas.errors import ConfigError
 
 PAIRS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "paired_responses.jsonl"

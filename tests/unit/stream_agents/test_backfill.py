@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.backfill import BackfillPlan, OffsetRange, _stage_settings, parse_offsets
+from stream_agents.backfill import BackfillPlan, OffsetRange, _stage_settings, parse_offsets
 from schemas.errors import ConfigError
 from schemas.settings import ChallengerConfig, Settings
 from shadow_optic.cli import main

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -34,6 +33,7 @@ from pydantic import BaseModel, Field
 from schemas.errors import ConfigError, InvalidEventError, StackError
 from schemas.events import InferenceEvent
 from schemas.settings import ChallengerConfig, Settings
+from schemas.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from stream_agents.claims import ClaimStore
 from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
@@ -127,24 +127,12 @@ class _Reader:
         self.consumer.close()
 
     def partitions(self) -> list[int]:
-        metadata = self.consumer.list_topics(self.topic, timeout=self.timeout_s).topics.get(self.topic)
-        if metadata is None or metadata.error is not None or not metadata.partitions:
-            raise ConfigError(f"topic {self.topic} does not exist (check SHADOW_TOPIC_PREFIX and the cluster)")
-        return sorted(metadata.partitions)
+        return topic_partitions(self.consumer, self.topic, self.timeout_s)
 
     def time_ranges(self, ts_from: datetime, ts_to: datetime) -> list[OffsetRange]:
         """Per partition [first offset at/after ts_from, first offset at/after ts_to)."""
-        ranges = []
-        for partition in self.partitions():
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition),
-                                                            timeout=self.timeout_s)
-            # One lookup per bound: a request naming a partition twice keeps only one of them.
-            start, end = (self.consumer.offsets_for_times([TopicPartition(self.topic, partition, _ms(ts))],
-                                                          timeout=self.timeout_s)[0].offset for ts in (ts_from, ts_to))
-            start, end = (o if o >= 0 else high for o in (start, end))  # -1: nothing that late
-            if end > start:
-                ranges.append(OffsetRange(partition=partition, start=max(start, low), end=end))
-        return ranges
+        found = offsets_by_time(self.consumer, self.topic, ts_from, ts_to, self.timeout_s)
+        return [OffsetRange(partition=p, start=start, end=end) for p, (start, end) in sorted(found.items())]
 
     def clamp(self, ranges: list[OffsetRange]) -> list[OffsetRange]:
         """Explicit offsets limited to what the partition holds now (retention, not yet written)."""
@@ -166,27 +154,13 @@ class _Reader:
         wanted = {r.partition: r for r in ranges if r.end > r.start}
         if not wanted:
             return []
-        self.consumer.assign([TopicPartition(self.topic, r.partition, r.start) for r in wanted.values()])
         low_ms = _ms(ts_from) if ts_from else None
         high_ms = _ms(ts_to) if ts_to else None
         out: list[tuple[int, int, InferenceEvent]] = []
-        remaining = set(wanted)
-        idle_deadline = time.monotonic() + self.timeout_s
-        while remaining:
-            messages = self.consumer.consume(num_messages=1000, timeout=0.5)
-            if not messages and time.monotonic() > idle_deadline:
-                raise StackError(f"reading {self.topic} stalled with partitions {sorted(remaining)} unfinished "
-                                 "(records deleted by retention, or the broker is down)")
+        bounds = {p: (r.start, r.end) for p, r in wanted.items()}
+        for messages in read_ranges(self.consumer, self.topic, bounds, poll_s=0.5, stall_timeout_s=self.timeout_s):
             for message in messages:
-                if message.error() is not None:
-                    continue
-                idle_deadline = time.monotonic() + self.timeout_s
                 partition, offset = message.partition(), message.offset()
-                bounds = wanted.get(partition)
-                if bounds is None or offset >= bounds.end:
-                    continue
-                if offset + 1 >= bounds.end:
-                    remaining.discard(partition)
                 report.read += 1
                 stamp = message.timestamp()[1]
                 # CreateTime need not grow with offsets: keep exactly the records inside the window.
@@ -199,10 +173,6 @@ class _Reader:
                     report.undecodable += 1
                     log.warning("skipping %s[%d]@%d: not an InferenceEvent (%s)", self.topic, partition, offset,
                                 InvalidEventError(str(exc)))
-            for partition in list(remaining):  # a range ending at a compacted or aborted offset
-                position = self.consumer.position([TopicPartition(self.topic, partition)])[0].offset
-                if position >= wanted[partition].end:
-                    remaining.discard(partition)
         self.consumer.unassign()
         return sorted(out, key=lambda item: (item[0], item[1]))
 
@@ -250,7 +220,7 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
                        stop: asyncio.Event | None = None,
                        on_progress: Callable[[int, int], None] | None = None) -> BackfillReport:
     """Replay the plan; returns when done, when `stop` is set (after the current batch) or at the budget."""
-    from producers.stratified import stratified_sample
+    from stream_agents.stratified import stratified_sample
 
     if not (settings.kafka_bootstrap and settings.redis_url):
         raise ConfigError("replay needs SHADOW_KAFKA_BOOTSTRAP and SHADOW_REDIS_URL (or `shadow-optic stack up`)")
