@@ -67,7 +67,6 @@ class ScoreSink:
                 log.error("ClickHouse insert of %d rows failed (stalled %.0fs, retry in %.1fs): %s",
                           len(records), stalled, backoff, exc)
                 self._reset_client()
-                raise  # MUTATION
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
