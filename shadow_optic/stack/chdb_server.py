@@ -109,7 +109,11 @@ _STDLIB_DECODERS = {
 # Encodings the engine decompresses itself (no third-party Python codec needed).
 _ENGINE_ENCODINGS = {"lz4": "lz4", "zstd": "zstd", "br": "br", "xz": "xz", "bz2": "bz2", "snappy": "snappy"}
 
-_INSERT_BUFFER_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _insert_buffer_dir() -> str | None:
+    """Memory-backed /dev/shm when writable (checked when needed, not at import)."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 # Error codes from ClickHouse's ErrorCodes.cpp used for failures of the front itself.
 _CODE_UNKNOWN_FORMAT = 73
@@ -275,7 +279,7 @@ class _Engine:
                 _CODE_NOT_IMPLEMENTED, f"Code: 48. DB::Exception: Unknown Content-Encoding {encoding}. (NOT_IMPLEMENTED)"
             )
         # No stdlib codec for these: let the engine decompress a spilled copy (tmpfs when present).
-        fd, path = tempfile.mkstemp(prefix="chdb-front-", dir=_INSERT_BUFFER_DIR)
+        fd, path = tempfile.mkstemp(prefix="chdb-front-", dir=_insert_buffer_dir())
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(body)
