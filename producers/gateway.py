@@ -7,14 +7,16 @@ queueing never blocks (see EventPublisher). Bad input is answered in OpenAI's er
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
+import redis.asyncio as aioredis
 from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -22,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from producers.champion import ChampionFollower
 from producers.metrics import GatewayMetrics
 from producers.mirror import CaptureConfig, Mirror
 from producers.publisher import EventPublisher
@@ -56,10 +59,18 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
     api_key = settings.production_api_key.get_secret_value() if settings.production_api_key else None
     state: dict[str, httpx.AsyncClient] = {}
 
+    follower: list[ChampionFollower] = []  # empty unless following the champion registry
+    tag_prefix = settings.gateway_tag_header_prefix.lower()
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with make_client(settings, transport) as client:
+        async with make_client(settings, transport) as client, AsyncExitStack() as stack:
             state["client"] = client
+            if settings.gateway_follow_champion and settings.redis_url:
+                redis = await stack.enter_async_context(aioredis.from_url(settings.redis_url))
+                follower.append(ChampionFollower(settings, redis))
+                task = asyncio.create_task(follower[0].run())
+                stack.callback(task.cancel)
             yield
 
     async def read_json(request: Request) -> tuple[bytes, object]:
@@ -112,6 +123,14 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         if request.url.query:
             url = f"{url}?{request.url.query}"
         headers = forward_headers(request.headers.items(), api_key)
+        champion = follower[0].route if follower and kind in ("chat", "completion") else None
+        if champion is not None:
+            # Promoted: this traffic is now the champion's. The event says so (model, tag).
+            url = f"{champion.base_url}{route.removeprefix('/v1')}"
+            body = {**body, "model": champion.model}
+            raw = json.dumps(body).encode()
+            if champion.api_key is not None:
+                headers["authorization"] = f"Bearer {champion.api_key.get_secret_value()}"
         client = state["client"]
         wall_start, start = datetime.now(UTC), time.perf_counter()
         wants_stream = isinstance(body, dict) and body.get("stream") is True and kind in ("chat", "completion")
@@ -127,7 +146,8 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
                       complete: bool = True) -> None:
             metrics.upstream_latency.labels(route).observe(elapsed_s)
             mirror.capture(body, response_body, route=route, status_code=status, method=request.method,
-                           headers=caller, query=query, ts_request=wall_start, latency_ms=elapsed_s * 1000.0,
+                           headers=caller if champion is None else {**caller, f"{tag_prefix}champion": champion.name},
+                           query=query, ts_request=wall_start, latency_ms=elapsed_s * 1000.0,
                            ttft_ms=ttft_s * 1000.0 if ttft_s is not None else None, kind=kind,
                            complete=complete)
 
@@ -205,7 +225,8 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         return handler
 
     async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok", "publisher": publisher.counters.snapshot(),
+        serving = follower[0].route.name if follower and follower[0].route else "production"
+        return JSONResponse({"status": "ok", "serving": serving, "publisher": publisher.counters.snapshot(),
                              "publisher_pending": publisher.pending(), "capture": mirror.counters.snapshot()})
 
     async def metrics_page(_request: Request) -> Response:

@@ -1,0 +1,74 @@
+"""The gateway follows the champion registry: after `promote`, production traffic goes to the new
+champion; after `rollback`, back. No restart; the switch lands within one poll (SHADOW_GATEWAY_CHAMPION_POLL_S).
+
+The champion is a name. A name found in the challenger registry is served from that challenger's
+endpoint and model; any other name (e.g. `production`) means the configured SHADOW_PRODUCTION_URL.
+A Redis outage keeps the last known route: the user's path never depends on Redis being up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from schemas.redis_keys import challenger_registry_key, champion_key
+from schemas.settings import ChallengerConfig, Settings
+
+__all__ = ["ChampionRoute", "ChampionFollower"]
+
+log = logging.getLogger(__name__)
+
+
+class ChampionRoute(BaseModel):
+    name: str
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+
+
+class ChampionFollower:
+    def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
+        self._redis = client
+        self._key = champion_key(settings.champion_key_prefix, settings.app_name)
+        self._registry = challenger_registry_key(settings.topic_prefix)
+        self._poll_s = settings.gateway_champion_poll_s
+        self.route: ChampionRoute | None = None  # None: the configured production upstream
+        self.version = -1
+
+    async def refresh(self) -> None:
+        state = await self._redis.hmget(self._key, ["champion", "version"])
+        name = (state[0] or b"").decode() if isinstance(state[0], bytes) else (state[0] or "")
+        version = int(state[1] or 0)
+        if version == self.version:
+            return
+        route = None
+        if name:
+            blob = await self._redis.hget(self._registry, name)
+            if blob is not None:
+                try:
+                    config = ChallengerConfig.model_validate_json(blob)
+                    route = ChampionRoute(name=name, base_url=config.base_url.rstrip("/"), model=config.model,
+                                          api_key=config.api_key)
+                except ValidationError as exc:
+                    log.error("champion %s has an unreadable registry entry, keeping the current route: %s",
+                              name, exc)
+                    return
+        if route is None and name:
+            log.warning("champion %r is not in the challenger registry: serving SHADOW_PRODUCTION_URL", name)
+        log.warning("gateway now serves %s (champion registry version %d)",
+                    f"{route.name} ({route.model} at {route.base_url})" if route else "the production upstream",
+                    version)
+        self.route, self.version = route, version
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down: keep serving the last known route
+                log.warning("cannot read the champion registry (keeping the current route): %r", exc)
+            await asyncio.sleep(self._poll_s)
