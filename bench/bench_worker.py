@@ -1,10 +1,13 @@
 """Worker throughput and freshness, against a hand-written aiokafka + httpx loop in the same run.
 
-    python bench/bench_worker.py [--events 6000] [--rate 1000] [--seconds 10]
+    python bench/bench_worker.py [--events 6000] [--rate 1000] [--seconds 10] [--challenger fixed|sim]
 
 1. Throughput: N events pre-published; the Faust worker (replay -> scoring -> sink, three topics)
    and a hand-written loop (aiokafka getmany -> httpx calls -> score_result -> one ClickHouse
    insert per batch -> commit) each drain them. Rate = events / (last row - first row).
+   Both use the same HTTP engine (httpx API over stream_agents.http_transport.AiohttpTransport).
+   The challenger is `fixed` (bench_worker_responder.py: a bare asyncio responder, a few tens of µs
+   per call, so the figure is the worker's) or `sim` (the sim model, Starlette/uvicorn).
 2. Freshness: the worker running, events published at --rate for --seconds; for each event,
    (first time its row is visible in ClickHouse) - (publish time), p50/p99.
 """
@@ -26,6 +29,7 @@ from schemas.clickhouse import SCORES_TABLE, connect
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest, ShadowResult, ShadowStatus
 from schemas.topics import ensure_topics
 from stream_agents.challenger_client import ChallengerClient
+from stream_agents.http_transport import AiohttpTransport
 from stream_agents.scoring.record import score_result
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns
 
@@ -69,7 +73,7 @@ async def hand_loop(settings, n: int) -> None:
     await consumer.start()
     done = 0
     try:
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as http:
+        async with httpx.AsyncClient(transport=AiohttpTransport(max_connections=64)) as http:
             clients = [ChallengerClient(c, http) for c in settings.challengers]
             while done < n:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
@@ -141,12 +145,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=6000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--challenger", choices=("fixed", "sim"), default="fixed")
     args = parser.parse_args()
     children = Children(Path(tempfile.mkdtemp(prefix="bench-worker-logs-")))
     with bench_stack() as base:
         client = connect(base.clickhouse_url)
         try:
-            url = children.sim(base, "fast-challenger")
+            url = children.fixed() if args.challenger == "fixed" else children.sim(base, "fast-challenger")
             common = {"challengers": [challenger("fast", url)], "replay_batch_size": 500,
                       "replay_concurrency": 64, "sink_batch_size": 2000, "sink_batch_seconds": 0.2}
             hand = measure_hand_loop(run_settings(base, **common), client, args.events)
@@ -160,7 +165,7 @@ def main() -> None:
             client.close()
     p50 = statistics.median(fresh) if fresh else float("nan")
     p99 = fresh[min(len(fresh) - 1, int(len(fresh) * 0.99))] if fresh else float("nan")
-    print(f"events={args.events}  hand-written aiokafka+httpx loop: {hand:,.0f} ev/s")
+    print(f"challenger: {args.challenger}; events={args.events}  hand-written aiokafka+httpx loop: {hand:,.0f} ev/s")
     print(f"faust worker (replay->scoring->sink, 3 topics):       {faust_rate:,.0f} ev/s  "
           f"ratio vs hand loop {faust_rate / hand:.2f}x")
     print(f"freshness at {args.rate:.0f} ev/s for {args.seconds:.0f}s ({len(fresh)} events seen): "

@@ -58,6 +58,16 @@ class Children:
         wait_until(lambda: http_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", 60, name, proc)
         return f"http://127.0.0.1:{port}/v1"
 
+    def fixed(self, name: str = "fixed-challenger") -> str:
+        """The trivially fast responder (bench_worker_responder.py): the benchmark measures the worker."""
+        port = free_port()
+        proc = start_process(name, [sys.executable, str(REPO / "bench" / "bench_worker_responder.py"), "--port",
+                                    str(port)], self.log_dir / f"{name}.log", marker="bench_worker_responder",
+                             cwd=REPO)
+        self.procs.append(proc)
+        wait_until(lambda: http_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", 30, name, proc)
+        return f"http://127.0.0.1:{port}/v1"
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop(timeout_s=15)

@@ -1,10 +1,10 @@
 """An httpx transport that sends through aiohttp: the challenger client's API, a cheaper engine.
 
-Measured on the development machine (bench/bench_worker.py --stages): httpx's own pool (httpcore 1.0)
-scans every connection and every waiting request on each state change, so its CPU per call grows with
-concurrency: ≈ 1.2 ms per call with 8 connections, 4.7 ms with 64, 7.4 ms with 500 calls queued on 64
-connections, which capped the worker *and* the hand-written loop at 100–300 calls/s against a local
-model before anything else mattered. aiohttp's connector does not have that cost. Keeping httpx as the
+Measured on the development machine (docs/stream-agents.md, "Measured figures"): httpx's own pool
+(httpcore 1.0) rescans every connection and every waiting request on each state change, so its CPU per
+call grows with concurrency: ≈ 1.4 ms per call with 4 in flight, 5.2 ms with 32, 8 ms with 500 calls
+queued on 128 connections, which capped the worker *and* the hand-written loop at 100–300 calls/s
+against a local model before anything else mattered; through aiohttp ≈ 0.65 ms at any concurrency. aiohttp's connector does not have that cost. Keeping httpx as the
 client API leaves ChallengerClient, its retries and its tests (httpx.MockTransport) unchanged.
 
 Timeouts and network failures are raised as the httpx exceptions callers already handle
