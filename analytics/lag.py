@@ -91,7 +91,19 @@ class LagMonitor:
                           self._timeout_s)
         return sorted(g.group_id for g in listing.valid)
 
-    def describe(self, group: str, now: datetime | None = None) -> GroupLag:
+    def describe(self, group: str, now: datetime | None = None, attempts: int = 4) -> GroupLag:
+        """The group's lag; retried while Kafka says its coordinator is still loading (NOT_COORDINATOR,
+        COORDINATOR_LOAD_IN_PROGRESS: transient right after a group or a broker appears)."""
+        for attempt in range(attempts):
+            try:
+                return self._describe_once(group, now)
+            except StackError as exc:
+                if "COORDINATOR" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _describe_once(self, group: str, now: datetime | None) -> GroupLag:
         description = _result(self._admin.describe_consumer_groups([group], request_timeout=self._timeout_s)[group],
                               f"describe group {group}", self._timeout_s)
         owners: dict[tuple[str, int], str] = {}

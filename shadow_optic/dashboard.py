@@ -137,11 +137,11 @@ def registered_challengers(settings: Settings) -> list[RegisteredChallenger]:
 
 
 def read_lag(settings: Settings, monitor) -> LagSummary:  # noqa: ANN001 - analytics.lag.LagMonitor
-    from analytics.reports.overview import describe_lag, summarize_lag
+    from analytics.reports.overview import summarize_lag
     from schemas.errors import ShadowOpticError
 
     try:
-        return summarize_lag(settings, describe_lag(monitor, settings.consumer_group))
+        return summarize_lag(settings, monitor.describe(settings.consumer_group))
     except ShadowOpticError as exc:
         return summarize_lag(settings, None, str(exc))
 

@@ -216,23 +216,6 @@ def production_model(client: Client, app: str) -> str | None:
 __all__ += ["production_model"]
 
 
-def describe_lag(monitor, group: str, attempts: int = 4) -> GroupLag:  # noqa: ANN001 - LagMonitor
-    """monitor.describe(group), retried while Kafka says the group's coordinator is still loading."""
-    import time
-
-    from schemas.errors import StackError
-
-    for attempt in range(attempts):
-        try:
-            return monitor.describe(group)
-        except StackError as exc:
-            # NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS: transient right after a group or broker appears.
-            if "COORDINATOR" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def summarize_lag(settings: Settings, lag: GroupLag | None, error: str | None = None) -> LagSummary:
     """The dashboard's lag line from a LagMonitor reading (analytics/lag.py), or the reason there is none."""
     if lag is None:
@@ -241,7 +224,7 @@ def summarize_lag(settings: Settings, lag: GroupLag | None, error: str | None = 
                       stale=lag.total_lag > settings.promotion_max_lag_messages)
 
 
-__all__ += ["summarize_lag", "describe_lag"]
+__all__ += ["summarize_lag"]
 
 
 def gather_overview(client: Client, settings: Settings, app: str, champion: ChampionState,

@@ -29,7 +29,6 @@ def _fetcher(settings: Settings):  # noqa: ANN202 - an AnswerFetcher
 
 def _html(args: argparse.Namespace, settings: Settings, client) -> int:  # noqa: ANN001
     from analytics.lag import LagMonitor
-    from analytics.reports.overview import describe_lag
     from analytics.reports import all_plots, gather_report, render_html
     from analytics.service import verdicts
     from analytics.staleness import kafka_lag
@@ -41,7 +40,7 @@ def _html(args: argparse.Namespace, settings: Settings, client) -> int:  # noqa:
     if not args.no_lag:
         try:
             with LagMonitor(settings.kafka_bootstrap) as monitor:
-                lag = describe_lag(monitor, settings.consumer_group)
+                lag = monitor.describe(settings.consumer_group)
         except ShadowOpticError as exc:
             lag_error = str(exc)
     data = gather_report(client, settings, scope, report, lag, lag_error, args.window_minutes)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from analytics.reports.overview import Overview, RegisteredChallenger, describe_lag, gather_overview
+from analytics.reports.overview import Overview, RegisteredChallenger, gather_overview
 from shadow_optic.api.models import ApiHealth, LagReport, ServiceCheck
 from shadow_optic.api.state import ApiState, api_state
 
@@ -54,7 +54,7 @@ async def lag(state: State, group: Annotated[list[str] | None, Query(description
     def read(monitor) -> list[LagReport]:  # noqa: ANN001 - analytics.lag.LagMonitor
         out = []
         for name in groups:
-            g = describe_lag(monitor, name)
+            g = monitor.describe(name)
             out.append(LagReport(group=g.group, state=g.state, checked_at=g.checked_at, total_lag=g.total_lag,
                                  max_lag_seconds=g.max_lag_seconds, partitions=g.partitions))
         return out
