@@ -123,10 +123,17 @@ def start_kafka(libs: Path, data_dir: Path, port: int, controller_port: int, hea
 
 
 def _random_cluster_id() -> str:
-    # Kafka's cluster id is a base64url UUID without padding, as StorageTool random-uuid prints it.
+    """A base64url UUID without padding, as `StorageTool random-uuid` prints it.
+
+    Like Kafka's own Uuid.randomUuid, never one that starts with "-": the storage tool's argument
+    parser would read it as an option ("argument --cluster-id/-t: expected one argument").
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def kafka_ready(bootstrap: str, timeout_s: float = 5.0, admin: "AdminClient | None" = None) -> bool:
