@@ -37,8 +37,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         limits = request.extensions.get("timeout") or {}
-        timeout = aiohttp.ClientTimeout(total=None, connect=limits.get("connect"), sock_read=limits.get("read"),
-                                        sock_connect=limits.get("connect"))
+        # The challenger's timeout bounds the whole call, not only each read (a slow drip must time out too).
+        timeout = aiohttp.ClientTimeout(total=limits.get("read"), connect=limits.get("connect"),
+                                        sock_read=limits.get("read"), sock_connect=limits.get("connect"))
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in ("host", "content-length")]
         try:
