@@ -233,8 +233,7 @@ def lexical_similarity(a: str, b: str) -> SimilarityScore:
     length = min(fa.mass, fb.mass) / max(fa.mass, fb.mass)
     blend = _W_WORD * word + _W_CHAR * char + _W_BIGRAM * bigram
     value = min(1.0, max(0.0, blend * length**_LENGTH_EXPONENT))
-    # model_construct: the fields are built right here, so validating them again is pure cost (~10 %).
-    return SimilarityScore.model_construct(
+    return SimilarityScore(
         value=value,
         method="lexical",
         components={"word": word, "char": char, "bigram": bigram, "length": length},
