@@ -1,7 +1,7 @@
 """Benchmark every similarity scorer, and the refusal detector (and the judge, when one is configured).
 
 1. STS-B dev (1,500 pairs): Spearman vs human scores and pairs/s on one core (CPU time; torch limited
-   to one thread) for lexical-1, the hashing embedding, the local all-MiniLM-L6-v2 (if the extra is
+   to one thread) for lexical-2, the hashing embedding, the local all-MiniLM-L6-v2 (if the extra is
    installed) and an /v1/embeddings endpoint (if SHADOW_EMBEDDING_BASE_URL is set), next to the
    bag-of-words and char-trigram baselines measured in the same run.
 2. paired_responses (405 GPT-4 vs text-davinci-003 pairs): distribution of similarity between the two
@@ -92,7 +92,7 @@ async def main_async() -> int:
 
     run_sync("baseline bag-of-words cosine", bow_cosine)
     run_sync("baseline char-trigram cosine", trigram_cosine)
-    run_sync("lexical-1 (default)", lambda a, b: lexical_similarity(a, b).value)
+    run_sync("lexical-2 (default)", lambda a, b: lexical_similarity(a, b).value)
     scorers = embedding_scorers()
     http = None
     if settings.embedding_base_url:
@@ -112,7 +112,7 @@ async def main_async() -> int:
     paired = [(r["production_response"], r["challenger_response"]) for r in rows]
     print(f"\npaired_responses: {len(rows)} pairs; judge preferred production in {sum(prod_pref)}, "
           f"other {len(rows) - sum(prod_pref)}. AUC: 1 - similarity ranks production-preferred pairs higher")
-    per_scorer: dict[str, list[float]] = {"lexical-1 (default)": [lexical_similarity(a, b).value for a, b in paired]}
+    per_scorer: dict[str, list[float]] = {"lexical-2 (default)": [lexical_similarity(a, b).value for a, b in paired]}
     for name, scorer in scorers.items():
         per_scorer[name] = (await score_all(scorer, paired))[0]
     for name, values in per_scorer.items():

@@ -1,6 +1,6 @@
 """Fast lexical text similarity: the default scorer, no model weights.
 
-Method ``lexical-1``. Every choice below is a fixed, corpus-independent
+Method ``lexical-2``. Every choice below is a fixed, corpus-independent
 heuristic; nothing was fitted item by item or grid-searched on STS data:
 
 * Tokens: NFKC, casefold, runs of letters/digits (punctuation and ``_`` split).
@@ -11,7 +11,7 @@ heuristic; nothing was fitted item by item or grid-searched on STS data:
   6-letter word because digits carry meaning (facts, figures). Term frequency
   is sublinear (``1 + log tf``) so a long answer repeating a word does not
   dominate.
-* ``char``: binary cosine (Ochiai) of the sets of character 3- and 4-grams of
+* ``char``: binary cosine (Ochiai) of the sets of character 3-grams of
   the content words (stop words dropped; all words if nothing is left). Covers
   morphology, typos and compounds that the stemmer misses. Grams are built per
   word, never across words, so they can be cached per word.
@@ -30,7 +30,8 @@ per-word look-ups and C-level set/dict operations, linear in text length.
 
 Design checks done on STS-B dev (ablations, not a search): word cosine alone
 0.765, content char-gram cosine alone ~0.75, equal blend of the three views
-0.752-0.759; all-word char-grams 0.69 (stop-word damping matters). Final: 0.760.
+0.752-0.759; all-word char-grams 0.69 (stop-word damping matters). Final: 0.760
+(lexical-1, 3- and 4-grams); 0.761 with 3-grams alone (lexical-2).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = ["SIMILARITY_VERSION", "SimilarityScore", "lexical_similarity"]
 
-SIMILARITY_VERSION = "lexical-1"
+# lexical-2: character 3-grams only (lexical-1 also used 4-grams): ~19 % faster, the same Spearman
+# on STS-B dev (0.7609 vs 0.7602), so the 4-grams only cost time.
+SIMILARITY_VERSION = "lexical-2"
 
 # Blend weights and length exponent (see module docstring for the reasons).
 _W_WORD = 0.4
@@ -133,14 +136,14 @@ def _tokens(text: str) -> list[str]:
 # Smaller cache: each entry holds ~10-25 gram strings (~1 KB), keep it < ~16 MB.
 @lru_cache(maxsize=1 << 14)
 def _word_grams(word: str) -> tuple[str, ...]:
-    """Char 3- and 4-grams of one space-padded word, cached per word.
+    """Char 3-grams of one space-padded word, cached per word.
 
     Grams never span two words, so a text's gram set is the union of its
     words' grams: the per-word cache makes this the cheap part of a call.
     """
     padded = f" {word} "
     n = len(padded)
-    return tuple([padded[i : i + 3] for i in range(n - 2)] + [padded[i : i + 4] for i in range(n - 3)])
+    return tuple([padded[i : i + 3] for i in range(n - 2)])
 
 
 def _norm(v: dict[str, float]) -> float:
