@@ -9,6 +9,7 @@ from producers.capture import (
     parse_response,
     request_hash,
 )
+from producers.champion import ChampionFollower, ChampionRoute
 from producers.gateway import create_gateway, openai_error
 from producers.middleware import ShadowCaptureMiddleware, default_route_filter
 from producers.mirror import CaptureConfig, CaptureOutcome, CaptureResult, Mirror
@@ -21,6 +22,8 @@ __all__ = [
     "CaptureConfig",
     "CaptureOutcome",
     "CaptureResult",
+    "ChampionFollower",
+    "ChampionRoute",
     "EventPublisher",
     "Mirror",
     "PublisherCounters",

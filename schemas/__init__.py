@@ -1,4 +1,4 @@
-"""Contracts shared by every stage: events, settings, topics, errors, ClickHouse DDL."""
+"""Contracts shared by every stage: events, settings, topics, Redis key names, errors, ClickHouse DDL."""
 
 from schemas.dead_letter import DeadLetter
 from schemas.errors import (
@@ -20,7 +20,9 @@ from schemas.events import (
     ShadowStatus,
     Usage,
 )
+from schemas.redis_keys import challenger_registry_key, champion_key
 from schemas.settings import ChallengerConfig, ModelPrice, Settings
+from schemas.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from schemas.topics import Topics, ensure_topics
 
 __all__ = [
@@ -44,5 +46,10 @@ __all__ = [
     "StoreUnavailableError",
     "Topics",
     "Usage",
+    "challenger_registry_key",
+    "champion_key",
     "ensure_topics",
+    "offsets_by_time",
+    "read_ranges",
+    "topic_partitions",
 ]
