@@ -119,17 +119,25 @@ def extract_label(text: str, fields: tuple[str, ...] | list[str] = DEFAULT_LABEL
     if value is _NO_VALUE:
         stripped = text.strip().rstrip(".!")
         return stripped.casefold() if _ONE_WORD.match(stripped) and not _is_number(stripped) else None
+    found = _from_container(value, fields, _label_of)
+    if found is not _NO_VALUE:
+        return found
+    # a bare JSON number is a numeric output, not a class (extract_number reads it)
+    return _label_of(value) if not isinstance(value, (int, float)) or isinstance(value, bool) else None
+
+
+def _from_container(value: Any, fields: tuple[str, ...] | list[str], convert: Any) -> Any:
+    """The first configured field that converts (dict), the only element (one-element list), or _NO_VALUE."""
     if isinstance(value, dict):
         for field in fields:
             if field in value:
-                label = _label_of(value[field])
-                if label is not None:
-                    return label
+                converted = convert(value[field])
+                if converted is not None:
+                    return converted
         return None
-    if isinstance(value, list) and len(value) == 1:  # ["approve"]
-        return _label_of(value[0])
-    # a bare JSON number is a numeric output, not a class (extract_number reads it)
-    return _label_of(value) if not isinstance(value, (int, float)) or isinstance(value, bool) else None
+    if isinstance(value, list) and len(value) == 1:  # ["approve"], [0.93]
+        return convert(value[0])
+    return _NO_VALUE
 
 
 def label_agreement(production: str | None, challenger: str | None) -> LabelAgreement:
@@ -162,15 +170,9 @@ def extract_number(text: str, fields: tuple[str, ...] | list[str] = DEFAULT_NUME
     value = parse_json(text)
     if value is _NO_VALUE:
         return float(text.strip()) if _is_number(text.strip()) else None
-    if isinstance(value, dict):
-        for field in fields:
-            if field in value:
-                number = _number_of(value[field])
-                if number is not None:
-                    return number
-        return None
-    if isinstance(value, list) and len(value) == 1:
-        return _number_of(value[0])
+    found = _from_container(value, fields, _number_of)
+    if found is not _NO_VALUE:
+        return found
     return _number_of(value) if not isinstance(value, str) else None
 
 
