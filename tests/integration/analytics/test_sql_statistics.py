@@ -86,6 +86,21 @@ def test_minute_view_matches_exact_path_and_counts_duplicates(dataset):
     assert worse_view == N + 300
 
 
+@pytest.mark.parametrize("minutes, step, by", [(60, None, []), (60, 15, ["route"]), (5, None, ["tenant"]),
+                                               (1440, 60, []), (7, None, [])])
+def test_every_view_tier_matches_the_exact_path(dataset, minutes, step, by):
+    """Hour, 5-minute and minute tiers (whichever the window picks) count what the exact path counts."""
+    client, app, _, _ = dataset
+    query = DriftQuery(scope=Scope(app=app), minutes=minutes, step_minutes=step, by=by, challenger="control")
+    view = drift(client, query)
+    exact = drift(client, query.model_copy(update={"source": "exact"}))
+    key = lambda r: (r.route, r.tenant, r.window_start, r.rows, r.ok, r.errors, r.flips)  # noqa: E731
+    assert [key(v) for v in view] == [key(e) for e in exact] and len(view) > 1
+    for v, e in zip(view, exact):
+        assert v.mean_similarity == pytest.approx(e.mean_similarity, abs=1e-9)
+        assert v.challenger_cost_usd == pytest.approx(e.challenger_cost_usd, abs=1e-9)
+
+
 def test_sliding_windows_cover_each_row_once_per_overlap(dataset):
     client, app, _, control = dataset
     rows = drift(client, DriftQuery(scope=Scope(app=app), minutes=60, step_minutes=15, source="exact",
@@ -113,8 +128,9 @@ def test_paired_evidence_equals_scipy(dataset):
     t = e.paired_mean / (e.paired_sd / np.sqrt(e.paired_n))
     assert t == pytest.approx(stats.ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).statistic, abs=1e-6)
     assert e.rows == N and e.errors == sum(r.status != "ok" for r in worse)
+    # Gate latencies are p95s merged from hourly t-digests: a sketch, checked at its documented 1 %.
     lat = np.array([r.latency_delta_ms for r in _ok(worse)])
-    assert e.p95_latency_delta_ms == pytest.approx(np.percentile(lat, 95), abs=1e-6)
+    assert e.p95_latency_delta_ms == pytest.approx(np.percentile(lat, 95), rel=0.01)
 
 
 def test_outcome_statistics_in_sql_equal_scipy(dataset):
