@@ -1,13 +1,14 @@
 """Tumbling and sliding drift windows per challenger (optionally per route and tenant).
 
-Two sources with one shape: `view` merges the per-minute -State aggregates (fast, at-least-once,
-t-digest quantiles) and `exact` reads shadow_scores FINAL (each pair once, exact quantiles, the
-same definition as numpy's default 'linear' percentile).
+Two sources with one shape: `view` merges pre-aggregated -State values (fast, at-least-once,
+sketched quantiles) from the coarsest tier that fits the window: 1-hour or 5-minute buckets
+(shadow_scores_rollup), else 1-minute; `exact` reads shadow_scores FINAL (each pair once, exact
+quantiles, the same definition as numpy's default 'linear' percentile).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from clickhouse_connect.driver.client import Client
@@ -17,10 +18,12 @@ from analytics.scope import Scope, nan_to_none
 from schemas.clickhouse import SCORES_TABLE
 from schemas.errors import ConfigError
 
-__all__ = ["MINUTE_VIEW", "CHALLENGER_MINUTE_VIEW", "DriftQuery", "DriftRow", "drift"]
+__all__ = ["MINUTE_VIEW", "CHALLENGER_MINUTE_VIEW", "ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift"]
 
 MINUTE_VIEW = "shadow_scores_minute"
 CHALLENGER_MINUTE_VIEW = "shadow_scores_minute_challenger"  # no route/tenant split: far fewer states
+ROLLUP_VIEW = "shadow_scores_rollup"  # 5-minute and 1-hour tiers of the same states (migration 012)
+ROLLUP_TIERS = (60, 5)  # minutes, coarsest first
 Dimension = Literal["route", "tenant"]
 
 
@@ -81,6 +84,13 @@ _VIEW_EXPR = {
     "judge_sum": "sumIfMerge(judge_sum)", "prod_cost": "sumMerge(prod_cost)", "ch_cost": "sumMerge(ch_cost)",
     "delta_cost": "sumMerge(delta_cost)", "ch_tokens": "sumMerge(ch_tokens)",
 }
+# The tier table keeps non-negative quantiles in quantileTiming states (migration 012).
+_ROLLUP_EXPR = {
+    **_VIEW_EXPR,
+    "sim_q": "arrayMap(x -> x / 1000, quantilesTimingIfMerge(0.05, 0.5, 0.95)(sim_q))",
+    "prod_lat_q": "quantilesTimingMerge(0.5, 0.95, 0.99)(prod_lat_q)",
+    "ch_lat_q": "quantilesTimingIfMerge(0.5, 0.95, 0.99)(ch_lat_q)",
+}
 _SIM_OK = "status = 'ok' AND similarity IS NOT NULL"
 _LAT_OK = "status = 'ok' AND latency_delta_ms IS NOT NULL"
 _EXACT_EXPR = {
@@ -106,10 +116,9 @@ def _sql(q: DriftQuery) -> str:
     step = q.step_minutes or q.minutes
     if q.minutes % step:
         raise ConfigError(f"window of {q.minutes} min cannot slide by {step} min: use a step that divides the window")
-    view = q.source == "view"
-    exprs = _VIEW_EXPR if view else _EXACT_EXPR
-    ts = "minute" if view else "ts_request"
-    table = (MINUTE_VIEW if q.by else CHALLENGER_MINUTE_VIEW) if view else f"{SCORES_TABLE} FINAL"
+    table, ts, tier_filter = _view_source(q, step) if q.source == "view" else \
+        (f"{SCORES_TABLE} FINAL", "ts_request", "")
+    exprs = {ROLLUP_VIEW: _ROLLUP_EXPR, MINUTE_VIEW: _VIEW_EXPR, CHALLENGER_MINUTE_VIEW: _VIEW_EXPR}.get(table, _EXACT_EXPR)
     # A row belongs to every window that covers it: minutes/step windows when sliding, one when tumbling.
     start = (f"arrayJoin(arrayMap(k -> toStartOfInterval({ts}, toIntervalMinute({step})) - toIntervalMinute(k * {step}), "
              f"range({q.minutes // step})))") if step != q.minutes else \
@@ -117,8 +126,26 @@ def _sql(q: DriftQuery) -> str:
     dims = "".join(f", {d}" for d in q.by)
     select = ",\n    ".join(f"{expr} AS {name}" for name, expr in exprs.items())
     return (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
-            f"FROM {table}\nWHERE {q.scope.where(ts)} AND ({{challenger:String}} = '' OR challenger = {{challenger:String}})\n"
+            f"FROM {table}\nWHERE {tier_filter}{q.scope.where(ts)} AND ({{challenger:String}} = '' OR challenger = {{challenger:String}})\n"
             f"GROUP BY challenger{dims}, window_start\nORDER BY challenger{dims}, window_start")
+
+
+def _aligned(at: datetime | None, minutes: int) -> bool:
+    return at is None or at.replace(tzinfo=at.tzinfo or UTC).timestamp() % (minutes * 60) == 0
+
+
+def _view_source(q: DriftQuery, step: int) -> tuple[str, str, str]:
+    """(table, time column, extra filter): the coarsest tier whose buckets each fall in one window.
+
+    Merging t-digest states is what a view query costs, so fewer, coarser states are the speed-up;
+    a bucket may be used only if the window, the step and the scope's edges all fall on its bounds.
+    """
+    for tier in ROLLUP_TIERS:
+        if q.minutes % tier == 0 and step % tier == 0 and _aligned(q.scope.since, tier) and \
+                _aligned(q.scope.until, tier):
+            split = "route != '*'" if q.by else "route = '*' AND tenant = '*'"
+            return ROLLUP_VIEW, "bucket", f"bucket_minutes = {tier} AND {split} AND "
+    return (MINUTE_VIEW if q.by else CHALLENGER_MINUTE_VIEW), "minute", ""
 
 
 def _ratio(a: float, b: float) -> float | None:
