@@ -15,6 +15,7 @@ from datetime import datetime
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
+from analytics.drift_cache import DriftCache
 from analytics.scope import Scope
 from analytics.windows import DriftQuery, DriftRow, drift
 from schemas.settings import Settings
@@ -112,9 +113,14 @@ def alert_transitions(windows: list[DriftRow], settings: Settings) -> list[Alert
     return events
 
 
-def evaluate_alerts(client: Client, settings: Settings, scope: Scope, record: bool = True) -> tuple[list[AlertEvent], list[AlertEvent]]:
-    """(every transition in the scope, alerts firing at its end); new transitions are stored."""
-    rows = drift(client, DriftQuery(scope=scope, minutes=settings.alert_window_minutes, source="view"))
+def evaluate_alerts(client: Client, settings: Settings, scope: Scope, record: bool = True,
+                    cache: DriftCache | None = None) -> tuple[list[AlertEvent], list[AlertEvent]]:
+    """(every transition in the scope, alerts firing at its end); new transitions are stored.
+
+    A long-running caller passes a DriftCache: each evaluation then queries only the open windows.
+    """
+    query = DriftQuery(scope=scope, minutes=settings.alert_window_minutes, source="view")
+    rows = cache.run(client, query) if cache else drift(client, query)
     by_challenger: dict[str, list[DriftRow]] = {}
     for row in rows:
         by_challenger.setdefault(row.challenger, []).append(row)

@@ -197,8 +197,13 @@ def _summary(client: Client, scope: Scope, refresh: bool, rollup: bool) -> list[
     rolled = ("(span_hours = 24 AND " + day_used.format(d="hour") + ") OR (span_hours = 1 "
               "AND hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} "
               "AND NOT has({dirty:Array(DateTime('UTC'))}, hour) AND NOT " + day_used.format(d="toStartOfDay(hour)") + ")")
-    raw = (f"{scope.where()} AND NOT (ts_request >= {{lo:DateTime('UTC')}} AND ts_request < {{hi:DateTime('UTC')}} "
-           "AND NOT has({dirty:Array(DateTime('UTC'))}, toStartOfHour(ts_request)))")
+    # Everything not rolled up, as plain time ranges: the skip index can prune ranges, not a NOT(...).
+    raw_ranges = [(datetime(1970, 1, 1, tzinfo=UTC), lo), (hi, datetime(2200, 1, 1, tzinfo=UTC))]
+    raw_ranges += [(h, h + timedelta(hours=1)) for h in dirty if lo <= h < hi]
+    range_params = {f"raw{i}_{end}": at for i, pair in enumerate(raw_ranges) for end, at in zip(("lo", "hi"), pair)}
+    raw = f"{scope.where()} AND (" + " OR ".join(
+        f"(ts_request >= {{raw{i}_lo:DateTime64(3, 'UTC')}} AND ts_request < {{raw{i}_hi:DateTime64(3, 'UTC')}})"
+        for i in range(len(raw_ranges))) + ")"
     combine = ",\n    ".join(f"{how}({name}) AS {name}" for name, (_, how) in _FIELDS.items())
     app_version = ("({app:String} = '' OR app = {app:String}) "
                    "AND ({scorer_version:String} = '' OR scorer_version = {scorer_version:String})")
@@ -206,7 +211,8 @@ def _summary(client: Client, scope: Scope, refresh: bool, rollup: bool) -> list[
            f"SELECT {_COLUMNS} FROM {EVIDENCE_TABLE} FINAL WHERE {app_version} AND ({rolled})\n"
            f"UNION ALL\nSELECT {_COLUMNS} FROM ({_hourly_sql(raw)})\n)\nGROUP BY challenger ORDER BY challenger")
     dirty_days = sorted({_day_floor(h) for h in dirty})
-    return list(client.query(sql, parameters={**params, "lo": lo, "hi": hi, "dirty": dirty, "dirty_days": dirty_days},
+    return list(client.query(sql, parameters={**params, **range_params, "lo": lo, "hi": hi, "dirty": dirty,
+                                              "dirty_days": dirty_days},
                              settings=_READ_SETTINGS).named_results())
 
 

@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS shadow_evidence_hourly
 )
 ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(hour)
-ORDER BY (app, scorer_version, span_hours, hour, challenger);
+ORDER BY (app, scorer_version, span_hours, hour, challenger)
+-- Small granules: a read skips the hours its days cover instead of deserializing their states.
+SETTINGS index_granularity = 64;
 
 -- Hours below `watermark` are rolled up as of `refreshed_at` (server time when that refresh began);
 -- a row inserted since then into an hour below the watermark marks that hour dirty, and readers

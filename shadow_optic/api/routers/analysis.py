@@ -12,7 +12,7 @@ from analytics.promotion import Verdict
 from analytics.readiness import Readiness, readiness
 from analytics.scope import Scope
 from analytics.service import PromotionReport, decision_scope, verdicts
-from analytics.windows import DriftQuery, DriftRow, drift
+from analytics.windows import DriftQuery, DriftRow
 from schemas.events import DecisionRecord
 from shadow_optic.api.state import ApiState, api_state
 
@@ -75,4 +75,4 @@ async def drift_(state: State, app: str | None = None, challenger: str = "",
                  scorer_version: str = "") -> list[DriftRow]:
     query = DriftQuery(scope=Scope(app=state.app_name(app), scorer_version=scorer_version), minutes=minutes,
                        step_minutes=step, by=by or [], source="exact" if exact else "view", challenger=challenger)
-    return await state.ch(drift, query)
+    return await state.ch(state.drift_cache.run, query)  # closed windows come from the cache
