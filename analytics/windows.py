@@ -143,7 +143,8 @@ def _view_source(q: DriftQuery, step: int) -> tuple[str, str, str]:
     for tier in ROLLUP_TIERS:
         if q.minutes % tier == 0 and step % tier == 0 and _aligned(q.scope.since, tier) and \
                 _aligned(q.scope.until, tier):
-            split = "route != '*'" if q.by else "route = '*' AND tenant = '*'"
+            split = "tenant != '*'" if "tenant" in q.by else \
+                "route != '*' AND tenant = '*'" if q.by else "route = '*' AND tenant = '*'"
             return ROLLUP_VIEW, "bucket", f"bucket_minutes = {tier} AND {split} AND "
     return (MINUTE_VIEW if q.by else CHALLENGER_MINUTE_VIEW), "minute", ""
 

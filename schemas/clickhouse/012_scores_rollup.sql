@@ -1,5 +1,5 @@
--- Coarser tiers of the per-minute aggregates (002/007): 5-minute and 1-hour buckets, each with the
--- route/tenant split and without it (route = tenant = '*'). A week of 1-hour windows then merges
+-- Coarser tiers of the per-minute aggregates (002/007): 5-minute and 1-hour buckets, each split
+-- three ways: none (route = tenant = '*'), by route (tenant = '*'), by route and tenant. A week of 1-hour windows then merges
 -- 168 states per challenger instead of 10,080; drift picks the coarsest tier that divides its window
 -- and step (analytics/windows.py). One materialized view feeds every tier (ARRAY JOIN over tiers).
 -- Merging t-digest states is what a view query spends its time on, so the quantiles of values that
@@ -51,7 +51,7 @@ SETTINGS index_granularity = 256;
 CREATE MATERIALIZED VIEW IF NOT EXISTS shadow_scores_rollup_mv TO shadow_scores_rollup AS
 SELECT
     app, challenger, scorer_version,
-    tier.1 AS bucket_minutes, if(tier.2, route, '*') AS route, if(tier.2, tenant, '*') AS tenant, is_control,
+    tier.1 AS bucket_minutes, if(tier.2 >= 1, route, '*') AS route, if(tier.2 = 2, tenant, '*') AS tenant, is_control,
     toDateTime(intDiv(toUInt32(toDateTime(ts_request)), bucket_minutes * 60) * (bucket_minutes * 60), 'UTC') AS bucket,
     countState() AS rows,
     countIfState(toUInt8(status = 'ok')) AS ok,
@@ -77,14 +77,14 @@ SELECT
     sumState(toUInt64(production_prompt_tokens + production_completion_tokens)) AS prod_tokens,
     sumState(toUInt64(challenger_prompt_tokens + challenger_completion_tokens)) AS ch_tokens
 FROM shadow_scores
-ARRAY JOIN [(5, false), (60, false), (5, true), (60, true)] AS tier
+ARRAY JOIN [(5, 0), (60, 0), (5, 1), (60, 1), (5, 2), (60, 2)] AS tier
 GROUP BY app, challenger, scorer_version, bucket_minutes, route, tenant, is_control, bucket;
 
 -- Rows scored before 012 existed, aggregated once from the deduplicated table (see 003).
 INSERT INTO shadow_scores_rollup
 SELECT
     app, challenger, scorer_version,
-    tier.1 AS bucket_minutes, if(tier.2, route, '*') AS route, if(tier.2, tenant, '*') AS tenant, is_control,
+    tier.1 AS bucket_minutes, if(tier.2 >= 1, route, '*') AS route, if(tier.2 = 2, tenant, '*') AS tenant, is_control,
     toDateTime(intDiv(toUInt32(toDateTime(ts_request)), bucket_minutes * 60) * (bucket_minutes * 60), 'UTC') AS bucket,
     countState() AS rows,
     countIfState(toUInt8(status = 'ok')) AS ok,
@@ -110,5 +110,5 @@ SELECT
     sumState(toUInt64(production_prompt_tokens + production_completion_tokens)) AS prod_tokens,
     sumState(toUInt64(challenger_prompt_tokens + challenger_completion_tokens)) AS ch_tokens
 FROM shadow_scores FINAL
-ARRAY JOIN [(5, false), (60, false), (5, true), (60, true)] AS tier
+ARRAY JOIN [(5, 0), (60, 0), (5, 1), (60, 1), (5, 2), (60, 2)] AS tier
 GROUP BY app, challenger, scorer_version, bucket_minutes, route, tenant, is_control, bucket;

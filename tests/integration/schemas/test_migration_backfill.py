@@ -26,10 +26,12 @@ _SCRIPT = textwrap.dedent("""
     client.command("DROP TABLE shadow_scores_rollup")
     client.command("ALTER TABLE shadow_schema_migrations DELETE WHERE version = 12 SETTINGS mutations_sync = 1")
     applied = migrate(client)
-    counts = {f"{tier}/{split}": client.command(
-        "SELECT countMerge(rows) FROM shadow_scores_rollup WHERE app = 'backfill' AND bucket_minutes = {t:UInt16} "
-        "AND (route = '*') = {whole:Bool}", parameters={"t": tier, "whole": split == "all"})
-        for tier in (5, 60) for split in ("all", "split")}
+    splits = {"all": "route = '*' AND tenant = '*'", "route": "route != '*' AND tenant = '*'",
+              "route+tenant": "tenant != '*'"}
+    counts = {f"{tier}/{name}": client.command(
+        "SELECT countMerge(rows) FROM shadow_scores_rollup WHERE app = 'backfill' "
+        f"AND bucket_minutes = {{t:UInt16}} AND {where}", parameters={"t": tier})
+        for tier in (5, 60) for name, where in splits.items()}
     insert(client, records[:10])  # after the backfill the view counts new inserts again
     after = client.command("SELECT countMerge(rows) FROM shadow_scores_rollup WHERE app = 'backfill' "
                            "AND bucket_minutes = 60 AND route = '*'")
@@ -44,5 +46,5 @@ def test_rollup_backfill_counts_existing_rows_once(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["applied"] == ["012_scores_rollup.sql"]
     # Read from shadow_scores FINAL: the batch written twice counts once, in every tier and split.
-    assert result["counts"] == {"5/all": 600, "5/split": 600, "60/all": 600, "60/split": 600}
+    assert result["counts"] == {f"{tier}/{split}": 600 for tier in (5, 60) for split in ("all", "route", "route+tenant")}
     assert result["after"] == 610

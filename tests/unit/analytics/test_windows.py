@@ -28,8 +28,10 @@ def test_tier_choice(minutes, step, since, expected):
         assert "route = '*'" in where
 
 
-def test_split_by_route_reads_the_split_rows():
+def test_each_split_reads_its_own_rows():
     table, _, where = _view_source(DriftQuery(minutes=60, by=["route"]), 60)
-    assert table == ROLLUP_VIEW and "route != '*'" in where
+    assert table == ROLLUP_VIEW and "route != '*' AND tenant = '*'" in where  # 20 tenants fewer states
+    for by in (["tenant"], ["route", "tenant"]):
+        assert "tenant != '*'" in _view_source(DriftQuery(minutes=60, by=by), 60)[2]
     table, _, _ = _view_source(DriftQuery(minutes=3, by=["route"]), 3)
     assert table == MINUTE_VIEW
