@@ -84,13 +84,6 @@ _VIEW_EXPR = {
     "judge_sum": "sumIfMerge(judge_sum)", "prod_cost": "sumMerge(prod_cost)", "ch_cost": "sumMerge(ch_cost)",
     "delta_cost": "sumMerge(delta_cost)", "ch_tokens": "sumMerge(ch_tokens)",
 }
-# The tier table keeps non-negative quantiles in quantileTiming states (migration 012).
-_ROLLUP_EXPR = {
-    **_VIEW_EXPR,
-    "sim_q": "arrayMap(x -> x / 1000, quantilesTimingIfMerge(0.05, 0.5, 0.95)(sim_q))",
-    "prod_lat_q": "quantilesTimingMerge(0.5, 0.95, 0.99)(prod_lat_q)",
-    "ch_lat_q": "quantilesTimingIfMerge(0.5, 0.95, 0.99)(ch_lat_q)",
-}
 _SIM_OK = "status = 'ok' AND similarity IS NOT NULL"
 _LAT_OK = "status = 'ok' AND latency_delta_ms IS NOT NULL"
 _EXACT_EXPR = {
@@ -118,7 +111,7 @@ def _sql(q: DriftQuery) -> str:
         raise ConfigError(f"window of {q.minutes} min cannot slide by {step} min: use a step that divides the window")
     table, ts, tier_filter = _view_source(q, step) if q.source == "view" else \
         (f"{SCORES_TABLE} FINAL", "ts_request", "")
-    exprs = {ROLLUP_VIEW: _ROLLUP_EXPR, MINUTE_VIEW: _VIEW_EXPR, CHALLENGER_MINUTE_VIEW: _VIEW_EXPR}.get(table, _EXACT_EXPR)
+    exprs = _EXACT_EXPR if q.source == "exact" else _VIEW_EXPR
     # A row belongs to every window that covers it: minutes/step windows when sliding, one when tumbling.
     start = (f"arrayJoin(arrayMap(k -> toStartOfInterval({ts}, toIntervalMinute({step})) - toIntervalMinute(k * {step}), "
              f"range({q.minutes // step})))") if step != q.minutes else \
@@ -154,7 +147,11 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 def drift(client: Client, q: DriftQuery) -> list[DriftRow]:
-    result = client.query(_sql(q), parameters={**q.scope.params(), "challenger": q.challenger})
+    # With FINAL, ClickHouse skips granules by the ts_request min/max index only when asked to, and
+    # widens them across parts unless told that copies of a row never span partitions (they share
+    # ts_request, the partition key).
+    result = client.query(_sql(q), parameters={**q.scope.params(), "challenger": q.challenger},
+                          settings={"use_skip_indexes_if_final": 1, "do_not_merge_across_partitions_select_final": 1})
     rows = []
     for r in result.named_results():
         n = r["sim_n"]

@@ -2,10 +2,8 @@
 -- three ways: none (route = tenant = '*'), by route (tenant = '*'), by route and tenant. A week of 1-hour windows then merges
 -- 168 states per challenger instead of 10,080; drift picks the coarsest tier that divides its window
 -- and step (analytics/windows.py). One materialized view feeds every tier (ARRAY JOIN over tiers).
--- Merging t-digest states is what a view query spends its time on, so the quantiles of values that
--- are never negative use quantileTiming's fixed histogram (3x cheaper to merge): similarity as
--- thousandths (exact to 0.001), latencies in ms (exact to 1 ms below 1,024 ms, 16 ms buckets above,
--- capped at 30 s). The signed latency delta keeps its t-digest.
+-- Quantiles are t-digest states as in 002: quantileTiming (exact small histograms) was measured too,
+-- but its fixed ~23 KB states cost more to read and merge at 5-minute buckets than t-digest's.
 -- Same at-least-once caveat as 002: gates read the exact path.
 CREATE TABLE IF NOT EXISTS shadow_scores_rollup
 (
@@ -23,12 +21,12 @@ CREATE TABLE IF NOT EXISTS shadow_scores_rollup
     sim_n            AggregateFunction(countIf, UInt8),
     sim_sum          AggregateFunction(sumIf, Float64, UInt8),
     sim_sq           AggregateFunction(sumIf, Float64, UInt8),
-    sim_q            AggregateFunction(quantilesTimingIf(0.05, 0.5, 0.95), UInt16, UInt8),
+    sim_q            AggregateFunction(quantilesTDigestIf(0.05, 0.5, 0.95), Float64, UInt8),
     lat_n            AggregateFunction(countIf, UInt8),
     lat_sum          AggregateFunction(sumIf, Float64, UInt8),
     lat_q            AggregateFunction(quantilesTDigestIf(0.5, 0.95, 0.99), Float64, UInt8),
-    prod_lat_q       AggregateFunction(quantilesTiming(0.5, 0.95, 0.99), Float64),
-    ch_lat_q         AggregateFunction(quantilesTimingIf(0.5, 0.95, 0.99), Float64, UInt8),
+    prod_lat_q       AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64),
+    ch_lat_q         AggregateFunction(quantilesTDigestIf(0.5, 0.95, 0.99), Float64, UInt8),
     refusal_n        AggregateFunction(countIf, UInt8),
     refusals         AggregateFunction(countIf, UInt8),
     flips            AggregateFunction(countIf, UInt8),
@@ -59,12 +57,12 @@ SELECT
     countIfState(toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_n,
     sumIfState(ifNull(similarity, 0.), toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_sum,
     sumIfState(ifNull(similarity, 0.) * ifNull(similarity, 0.), toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_sq,
-    quantilesTimingIfState(0.05, 0.5, 0.95)(toUInt16(round(ifNull(similarity, 0.) * 1000)), toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_q,
+    quantilesTDigestIfState(0.05, 0.5, 0.95)(ifNull(similarity, 0.), toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_q,
     countIfState(toUInt8(status = 'ok' AND latency_delta_ms IS NOT NULL)) AS lat_n,
     sumIfState(ifNull(latency_delta_ms, 0.), toUInt8(status = 'ok' AND latency_delta_ms IS NOT NULL)) AS lat_sum,
     quantilesTDigestIfState(0.5, 0.95, 0.99)(ifNull(latency_delta_ms, 0.), toUInt8(status = 'ok' AND latency_delta_ms IS NOT NULL)) AS lat_q,
-    quantilesTimingState(0.5, 0.95, 0.99)(production_latency_ms) AS prod_lat_q,
-    quantilesTimingIfState(0.5, 0.95, 0.99)(ifNull(challenger_latency_ms, 0.), toUInt8(status = 'ok' AND challenger_latency_ms IS NOT NULL)) AS ch_lat_q,
+    quantilesTDigestState(0.5, 0.95, 0.99)(production_latency_ms) AS prod_lat_q,
+    quantilesTDigestIfState(0.5, 0.95, 0.99)(ifNull(challenger_latency_ms, 0.), toUInt8(status = 'ok' AND challenger_latency_ms IS NOT NULL)) AS ch_lat_q,
     countIfState(toUInt8(refusal_challenger IS NOT NULL)) AS refusal_n,
     countIfState(toUInt8(ifNull(refusal_challenger, false))) AS refusals,
     countIfState(toUInt8(ifNull(refusal_production != refusal_challenger, false))) AS flips,
@@ -92,12 +90,12 @@ SELECT
     countIfState(toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_n,
     sumIfState(ifNull(similarity, 0.), toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_sum,
     sumIfState(ifNull(similarity, 0.) * ifNull(similarity, 0.), toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_sq,
-    quantilesTimingIfState(0.05, 0.5, 0.95)(toUInt16(round(ifNull(similarity, 0.) * 1000)), toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_q,
+    quantilesTDigestIfState(0.05, 0.5, 0.95)(ifNull(similarity, 0.), toUInt8(status = 'ok' AND similarity IS NOT NULL)) AS sim_q,
     countIfState(toUInt8(status = 'ok' AND latency_delta_ms IS NOT NULL)) AS lat_n,
     sumIfState(ifNull(latency_delta_ms, 0.), toUInt8(status = 'ok' AND latency_delta_ms IS NOT NULL)) AS lat_sum,
     quantilesTDigestIfState(0.5, 0.95, 0.99)(ifNull(latency_delta_ms, 0.), toUInt8(status = 'ok' AND latency_delta_ms IS NOT NULL)) AS lat_q,
-    quantilesTimingState(0.5, 0.95, 0.99)(production_latency_ms) AS prod_lat_q,
-    quantilesTimingIfState(0.5, 0.95, 0.99)(ifNull(challenger_latency_ms, 0.), toUInt8(status = 'ok' AND challenger_latency_ms IS NOT NULL)) AS ch_lat_q,
+    quantilesTDigestState(0.5, 0.95, 0.99)(production_latency_ms) AS prod_lat_q,
+    quantilesTDigestIfState(0.5, 0.95, 0.99)(ifNull(challenger_latency_ms, 0.), toUInt8(status = 'ok' AND challenger_latency_ms IS NOT NULL)) AS ch_lat_q,
     countIfState(toUInt8(refusal_challenger IS NOT NULL)) AS refusal_n,
     countIfState(toUInt8(ifNull(refusal_challenger, false))) AS refusals,
     countIfState(toUInt8(ifNull(refusal_production != refusal_challenger, false))) AS flips,
