@@ -96,8 +96,10 @@ class Settings(BaseSettings):
     prices: dict[str, ModelPrice] = Field(default_factory=dict, description="per production model name")
     replay_batch_size: int = Field(64, ge=1)
     replay_concurrency: int = Field(32, ge=1)
+    # How long a stage waits to fill a batch: every stage adds up to this much to capture -> row time.
+    stage_batch_seconds: float = Field(0.2, gt=0, description="replay and scoring batch window")
     sink_batch_size: int = Field(500, ge=1)
-    sink_batch_seconds: float = Field(1.0, gt=0)
+    sink_batch_seconds: float = Field(0.5, gt=0)
     max_event_bytes: int = Field(1024 * 1024, ge=1024)
     worker_web_port: int = Field(6066, ge=0, le=65535)
     log_level: str = "INFO"

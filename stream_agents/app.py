@@ -176,7 +176,7 @@ def create_app(settings: Settings) -> faust.App:
             follower = asyncio.create_task(follow(stage, claims, registry, evidence))
             readiness.agents_started.add("replay")
             try:
-                async for batch in stream.take_events(settings.replay_batch_size, within=0.5):
+                async for batch in stream.take_events(settings.replay_batch_size, within=settings.stage_batch_seconds):
                     sends: list = []
                     stamps: list[float] = []
                     events = decoded(batch, InferenceEvent, "replay", sends, stamps)
@@ -206,7 +206,7 @@ def create_app(settings: Settings) -> faust.App:
         async with redis_client() as redis, Scorer(settings) as scorer:
             evidence = EvidenceStore(redis, prefix, settings.replay_pass_similarity)
             readiness.agents_started.add("scoring")
-            async for batch in stream.take_events(500, within=0.5):
+            async for batch in stream.take_events(500, within=settings.stage_batch_seconds):
                 sends: list = []
                 decoded_pairs: list[tuple[EventT, ShadowResult]] = []
                 for event in batch:
