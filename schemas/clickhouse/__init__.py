@@ -48,13 +48,26 @@ def redact_url(url: str) -> str:
     return url
 
 
+# Markers a migration may use for the aggregate columns and -State expressions every score view
+# shares, so each view's file says only what differs (its keys and time bucket).
+_SNIPPETS = {"@SCORE_STATE_COLUMNS@": "_score_state_columns.sql", "@SCORE_STATES@": "_score_states.sql"}
+
+
+def _expand(text: str) -> str:
+    for marker, name in _SNIPPETS.items():
+        if marker in text:
+            snippet = _strip_comments(resources.files(__name__).joinpath(name).read_text(encoding="utf-8")).strip()
+            text = text.replace(marker, snippet)
+    return text
+
+
 def migrations() -> list[tuple[int, str, list[str]]]:
     """(version, name, statements) of every DDL file, in order."""
     found = []
     for entry in resources.files(__name__).iterdir():
         match = _MIGRATION_FILE.match(entry.name)
         if match:
-            text = entry.read_text(encoding="utf-8")
+            text = _expand(entry.read_text(encoding="utf-8"))
             statements = [s.strip() for s in _strip_comments(text).split(";") if s.strip()]
             found.append((int(match.group(1)), entry.name, statements))
     return sorted(found)
