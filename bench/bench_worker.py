@@ -2,7 +2,8 @@
 
     python bench/bench_worker.py [--events 6000] [--rate 1000] [--seconds 10] [--challenger fixed|sim]
 
-1. Throughput: N events pre-published; the Faust worker (replay -> scoring -> sink, three topics)
+1. Throughput: N events pre-published; the Faust worker (replay+scoring -> sink by default, or replay ->
+   scoring -> sink with SHADOW_SCORE_IN_REPLAY=false)
    and a hand-written loop (aiokafka getmany -> httpx calls -> score_result -> one ClickHouse
    insert per batch -> commit) each drain them. Rate = events / (last row - first row).
    Both use the same HTTP engine (httpx API over stream_agents.http_transport.AiohttpTransport).
@@ -166,7 +167,7 @@ def main() -> None:
     p50 = statistics.median(fresh) if fresh else float("nan")
     p99 = fresh[min(len(fresh) - 1, int(len(fresh) * 0.99))] if fresh else float("nan")
     print(f"challenger: {args.challenger}; events={args.events}  hand-written aiokafka+httpx loop: {hand:,.0f} ev/s")
-    print(f"faust worker (replay->scoring->sink, 3 topics):       {faust_rate:,.0f} ev/s  "
+    print(f"faust worker (replay+scoring -> sink; SHADOW_SCORE_IN_REPLAY):       {faust_rate:,.0f} ev/s  "
           f"ratio vs hand loop {faust_rate / hand:.2f}x")
     print(f"freshness at {args.rate:.0f} ev/s for {args.seconds:.0f}s ({len(fresh)} events seen): "
           f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     prices: dict[str, ModelPrice] = Field(default_factory=dict, description="per production model name")
     replay_batch_size: int = Field(64, ge=1)
     replay_concurrency: int = Field(32, ge=1)
+    # Score each replayed batch in the replay agent (one Kafka hop and one decode of every result
+    # fewer); the scoring agent then only scores results that arrive unscored (backfills).
+    score_in_replay: bool = True
     # How long a stage waits to fill a batch: every stage adds up to this much to capture -> row time.
     stage_batch_seconds: float = Field(0.2, gt=0, description="replay and scoring batch window")
     sink_batch_size: int = Field(500, ge=1)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Topics", "ensure_topics"]
+__all__ = ["Topics", "ensure_topics", "SCORED_INLINE_HEADER", "was_scored_inline"]
+
+# On a shadow.results message: the replay agent already scored it and sent the record to
+# shadow.scored, so the scoring agent passes it by (backfill results carry no such header).
+SCORED_INLINE_HEADER = "x-shadow-scored"
+
+
+def was_scored_inline(headers: object) -> bool:
+    """True when a consumed message's headers (a mapping or (key, value) pairs) carry the header."""
+    pairs = headers.items() if isinstance(headers, dict) else (headers or [])
+    return any((k.decode() if isinstance(k, bytes) else k) == SCORED_INLINE_HEADER for k, _ in pairs)
 
 
 class Topics(BaseModel):

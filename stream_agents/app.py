@@ -1,5 +1,9 @@
 """The Faust app: replay -> scoring -> sink, each an agent on its own topic.
 
+By default (SHADOW_SCORE_IN_REPLAY) the replay agent scores its batch itself and sends the records
+straight to shadow.scored; the results still go to shadow.results (for `rescore` and reports),
+marked scored, and the scoring agent scores only unmarked ones (backfills, inline failures).
+
 Made by create_app(settings); nothing is created at import time. Every agent takes batches
 (`take_events`), so offsets are acked only after the batch's output is delivered (replay, scoring)
 or inserted (sink). Anything undecodable goes to the dead-letter topic and the batch goes on.
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +30,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
 from schemas.settings import Settings
+from schemas.topics import SCORED_INLINE_HEADER, was_scored_inline
 from stream_agents.claims import ClaimStore
 from stream_agents.decoding import decode
 from stream_agents.evidence import EvidenceStore
@@ -156,7 +162,8 @@ def create_app(settings: Settings) -> faust.App:
         # httpx API, aiohttp engine: httpx's own pool costs CPU per call that grows with concurrency
         # (stream_agents/http_transport.py has the figures).
         transport = AiohttpTransport(max_connections=settings.replay_concurrency * 2)
-        async with httpx.AsyncClient(transport=transport) as http, redis_client() as redis:
+        async with httpx.AsyncClient(transport=transport) as http, redis_client() as redis, \
+                (Scorer(settings) if settings.score_in_replay else nullcontext()) as scorer:
             claims = ClaimStore(redis, prefix=prefix, ttl_s=settings.claim_ttl_s,
                                 liveness_s=max(3.0, 4 * settings.worker_heartbeat_s))
             registry = ChallengerRegistry(redis, prefix)
@@ -182,12 +189,35 @@ def create_app(settings: Settings) -> faust.App:
                     events = decoded(batch, InferenceEvent, "replay", sends, stamps)
                     results = await until_done(f"replay of {len(events)} events",
                                                lambda: stage.replay(events, stamps))
-                    sends.extend(results_topic.send(key=r.event.event_id.encode(),
-                                                    value=r.model_dump_json().encode()) for r in results)
+                    scored = await score_until_done(scorer, results) if scorer else [None] * len(results)
+                    records = []
+                    for result, record in zip(results, scored):
+                        key = result.event.event_id.encode()
+                        inline = isinstance(record, ScoredRecord)
+                        # A result the inline scorer failed on goes out unmarked: the scoring agent
+                        # tries it again and dead-letters it with the original bytes if it fails too.
+                        sends.append(results_topic.send(key=key, value=result.model_dump_json().encode(),
+                                                        headers={SCORED_INLINE_HEADER: b"1"} if inline else None))
+                        if inline:
+                            records.append(record)
+                            sends.append(scored_topic.send(key=key, value=record.model_dump_json().encode()))
+                        elif record is not None:
+                            log.error("inline scoring failed for %s, left to the scoring agent: %r", key, record)
                     await deliver(sends)
+                    if records:
+                        metrics.processed.labels("scoring").inc(len(records))
+                        await record_evidence(evidence, records)
             finally:
                 readiness.agents_started.discard("replay")
                 follower.cancel()
+
+    async def record_evidence(evidence: EvidenceStore, records: list[ScoredRecord]) -> None:
+        if settings.replay_allocation != "thompson":
+            return
+        try:  # evidence steers spend, it is not data: a Redis hiccup only costs a little of it
+            await evidence.record(records)
+        except Exception as exc:
+            log.warning("could not record allocation evidence: %r", exc)
 
     async def score_until_done(scorer: Scorer, results: list[ShadowResult]) -> list[ScoredRecord | Exception]:
         """Retry while the embeddings endpoint is down: rows are never written under another method."""
@@ -210,6 +240,8 @@ def create_app(settings: Settings) -> faust.App:
                 sends: list = []
                 decoded_pairs: list[tuple[EventT, ShadowResult]] = []
                 for event in batch:
+                    if was_scored_inline(event.message.headers):
+                        continue  # the replay agent scored it already
                     try:
                         decoded_pairs.append((event, decode(event.message.value, ShadowResult,
                                                             settings.max_event_bytes)))
@@ -225,13 +257,9 @@ def create_app(settings: Settings) -> faust.App:
                         continue
                     records.append(record)
                     sends.append(scored_topic.send(key=event.message.key, value=record.model_dump_json().encode()))
-                metrics.processed.labels("scoring").inc(len(batch))
+                metrics.processed.labels("scoring").inc(len(decoded_pairs))
                 await deliver(sends)
-                if settings.replay_allocation == "thompson":
-                    try:  # evidence steers spend, it is not data: a Redis hiccup only costs a little of it
-                        await evidence.record(records)
-                    except Exception as exc:
-                        log.warning("could not record allocation evidence: %r", exc)
+                await record_evidence(evidence, records)
 
     @app.agent(scored_topic, name="sink")
     async def sink_agent(stream: faust.StreamT) -> None:
