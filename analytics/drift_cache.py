@@ -67,8 +67,8 @@ class DriftCache:
             rows = drift(client, q)
         else:
             since = max(_utc(q.scope.since), start) if q.scope.since else start
-            fresh = [r for r in drift(client, q.model_copy(update={"scope": q.scope.model_copy(update={"since": since})}))
-                     if _utc(r.window_start) >= start]  # earlier sliding windows would be partial
+            tail = q.model_copy(update={"scope": q.scope.model_copy(update={"since": since})})
+            fresh = [r for r in drift(client, tail) if _utc(r.window_start) >= start]  # earlier ones: partial
             rows = [r for r in entry.rows if _utc(r.window_start) < start] + fresh
             rows.sort(key=lambda r: (r.challenger, r.route, r.tenant, r.window_start))
         with self._lock:
