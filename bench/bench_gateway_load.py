@@ -44,9 +44,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def _read_message(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP/1.1 request or response (head, then a Content-Length body); returns the head."""
     head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
     length = 0
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -54,7 +54,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
             length = int(value)
     if length:
         await reader.readexactly(length)
-    return status
+    return head
 
 
 async def _client(port: int, path: str, body: bytes, stop_at: float, out: list[float]) -> None:
@@ -65,7 +65,7 @@ async def _client(port: int, path: str, body: bytes, stop_at: float, out: list[f
         while time.perf_counter() < stop_at:
             began = time.perf_counter()
             writer.write(request)
-            status = await _read_response(reader)
+            status = int((await _read_message(reader))[9:12])
             if status != 200:
                 raise RuntimeError(f"port {port} answered {status}")
             out.append((time.perf_counter() - began) * 1000.0)
@@ -89,14 +89,7 @@ async def serve_upstream(port: int, think_s: float) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                if length:
-                    await reader.readexactly(length)
+                head = await _read_message(reader)
                 if head.startswith(b"GET"):
                     writer.write(response)
                     continue

@@ -134,12 +134,21 @@ def select_pairs(client: Client, scope: Scope, min_similarity: float, max_simila
 
 
 def _answers(rows: list[dict[str, Any]], fetch: AnswerFetcher):
+    """(rows paired with their answer from shadow.results, "event/challenger" of rows without one, scan)."""
     if not rows:
-        return {}, None
+        return [], [], None
     wanted = {(r["event_id"], r["challenger"]) for r in rows}
     since = min(_utc(r["ts_request"]) for r in rows)
     until = max(_utc(r["ts_scored"]) for r in rows)
-    return fetch(wanted, since, until)
+    answers, scan = fetch(wanted, since, until)
+    found, missing = [], []
+    for r in rows:
+        result = answers.get((r["event_id"], r["challenger"]))
+        if result is None:
+            missing.append(f"{r['event_id']}/{r['challenger']}")
+        else:
+            found.append((r, result))
+    return found, missing, scan
 
 
 def _utc(ts: datetime) -> datetime:
@@ -158,13 +167,9 @@ def _sides(result: ShadowResult) -> tuple[Answer, Answer]:
 def regression_suite(client: Client, scope: Scope, fetch: AnswerFetcher, per_challenger: int = 20,
                      max_similarity: float = 1.0, challenger: str = "") -> RegressionSuite:
     rows = select_divergent(client, scope, per_challenger, max_similarity, challenger)
-    answers, scan = _answers(rows, fetch)
-    cases, missing = [], []
-    for r in rows:
-        result = answers.get((r["event_id"], r["challenger"]))
-        if result is None:
-            missing.append(f"{r['event_id']}/{r['challenger']}")
-            continue
+    found, missing, scan = _answers(rows, fetch)
+    cases = []
+    for r, result in found:
         production, answer = _sides(result)
         cases.append(RegressionCase(
             id=f"{r['event_id']}/{r['challenger']}", event_id=r["event_id"], challenger=r["challenger"],
@@ -182,13 +187,9 @@ def training_pairs(client: Client, scope: Scope, fetch: AnswerFetcher, write: Ca
                    min_similarity: float, max_similarity: float = 1.0, challenger: str = "",
                    limit: int = 100_000) -> PairExport:
     rows = select_pairs(client, scope, min_similarity, max_similarity, challenger, limit)
-    answers, scan = _answers(rows, fetch)
-    written, missing = 0, []
-    for r in rows:
-        result = answers.get((r["event_id"], r["challenger"]))
-        if result is None:
-            missing.append(f"{r['event_id']}/{r['challenger']}")
-            continue
+    found, missing, scan = _answers(rows, fetch)
+    written = 0
+    for r, result in found:
         teacher, student = _sides(result)
         request = result.event.request
         messages = list(request.messages) or [ChatMessage(role="user", content=request.prompt or "")]
