@@ -84,9 +84,13 @@ def challenger(name: str, url: str, **extra: object) -> ChallengerConfig:
     return ChallengerConfig(name=name, base_url=url, model=name, **extra)
 
 
-def wait_rows(client, app: str, expected: int, timeout_s: float) -> tuple[float, int]:
+def wait_rows(client, app: str, expected: int, timeout_s: float, proc: ManagedProcess | None = None
+              ) -> tuple[float, int]:
+    """(when, count) once `expected` rows are in; stops early, with its log, if `proc` has died."""
     deadline, count = time.monotonic() + timeout_s, 0
     while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise SystemExit(f"{proc.name} exited while {count}/{expected} rows were in:\n{proc.log_tail()}")
         count = int(client.command("SELECT count() FROM shadow_scores WHERE app = {a:String}", parameters={"a": app}))
         if count >= expected:
             break

@@ -59,9 +59,13 @@ def _require(settings: Settings) -> tuple[str, str, str]:
 def create_app(settings: Settings) -> faust.App:
     bootstrap, redis_url, clickhouse_url = _require(settings)
     topics = settings.topics
+    faust_dir = settings.state_dir / "faust"
+    faust_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{bootstrap}",
+        # Faust's own table store; by default it lands in the working directory as `<app>-data/`.
+        datadir=str(faust_dir / settings.consumer_group),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
