@@ -17,6 +17,7 @@ from enum import StrEnum
 import redis.asyncio as aioredis
 
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus
+from stream_agents.redis_batch import RedisBatcher
 
 __all__ = ["ClaimOutcome", "ClaimStore", "abandoned_result"]
 
@@ -70,6 +71,8 @@ class ClaimStore:
         self._liveness_ms = int(liveness_s * 1000)
         self._claim = client.register_script(_CLAIM)
         self._abandon = client.register_script(_ABANDON)
+        # A batch claims its pairs at once and stores results in bursts: one round trip for each.
+        self._batcher = RedisBatcher(client)
 
     def _key(self, event_id: str, challenger: str) -> str:
         return f"{self._prefix}:claim:{challenger}:{event_id}"
@@ -87,8 +90,8 @@ class ClaimStore:
 
     async def claim(self, event_id: str, challenger: str) -> tuple[ClaimOutcome, ShadowResult | str | None]:
         """CLAIMED/None, DONE/stored result, IN_FLIGHT/owner or ORPHANED/owner. One round trip."""
-        reply = await self._claim(keys=[self._key(event_id, challenger)],
-                                  args=[f"P|{self.worker_id}", self._ttl_s, self._worker_prefix])
+        keys, args = [self._key(event_id, challenger)], [f"P|{self.worker_id}", self._ttl_s, self._worker_prefix]
+        reply = await self._batcher.submit(lambda pipe: self._claim(keys=keys, args=args, client=pipe))
         code = int(reply[0])
         if code == 0:
             return ClaimOutcome.CLAIMED, None
@@ -99,8 +102,8 @@ class ClaimStore:
         return (ClaimOutcome.IN_FLIGHT if alive else ClaimOutcome.ORPHANED), owner
 
     async def complete(self, result: ShadowResult) -> None:
-        await self._redis.set(self._key(result.event.event_id, result.challenger),
-                              result.model_dump_json().encode(), ex=self._ttl_s)
+        key, value = self._key(result.event.event_id, result.challenger), result.model_dump_json().encode()
+        await self._batcher.submit(lambda pipe: pipe.set(key, value, ex=self._ttl_s))
 
     async def abandon(self, owner: str, result: ShadowResult) -> ShadowResult | None:
         """Settle an orphaned pair with `result`; None if someone settled it first (then read it)."""

@@ -140,7 +140,7 @@ class RateLimiter:
     async def settle(self, challenger: str, limits: SpendLimits, reserved_usd: float, actual_usd: float) -> None:
         """Replace the reserved estimate by the real cost (which may be 0 for a failed call)."""
         delta = actual_usd - reserved_usd
-        if abs(delta) < 1e-12:
+        if abs(delta) < 1e-12 or (limits.budget_usd is None and limits.shared_budget_usd is None):
             return
         _, own, shared = self._keys(challenger, limits)
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from schemas.events import CapturedResponse, InferenceEvent, NormalizedRequest, ShadowResult, ShadowStatus
 from schemas.settings import ChallengerConfig
@@ -120,6 +121,37 @@ def test_a_claim_of_a_dead_worker_is_settled_once_and_never_handed_out_again(sta
     assert settled is not None and too_late is None
     assert final[0] is ClaimOutcome.DONE and final[1].error.startswith("abandoned")
     assert redelivered[0] is ClaimOutcome.DONE and redelivered[1].response_text == "x"
+
+
+def test_claims_made_together_share_one_round_trip_and_keep_their_own_outcome(stack_settings):
+    async def body(client, prefix):
+        store = ClaimStore(client, prefix, worker_id="w1")
+        await store.beat()
+        await store.complete(ShadowResult(event=_event("e0"), challenger="c", challenger_model="m",
+                                          status=ShadowStatus.OK, response_text="stored", ts_called=datetime.now(UTC)))
+        before = store._batcher.round_trips
+        # 300 pairs at once, one of them answered already and one listed twice.
+        ids = ["e0"] + [f"e{i}" for i in range(1, 300)] + ["e1"]
+        outcomes = await asyncio.gather(*(store.claim(event_id, "c") for event_id in ids))
+        return outcomes, store._batcher.round_trips - before
+
+    outcomes, round_trips = _run(stack_settings, body)
+    assert round_trips == 1
+    assert outcomes[0][0] is ClaimOutcome.DONE and outcomes[0][1].response_text == "stored"
+    assert all(o == (ClaimOutcome.CLAIMED, None) for o in outcomes[1:300])
+    assert outcomes[300] == (ClaimOutcome.IN_FLIGHT, "w1")  # the same pair again, in the same pipeline
+
+
+def test_a_batch_fails_as_a_whole_when_redis_is_unreachable():
+    async def body():
+        client = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)  # nothing listens
+        store = ClaimStore(client, "t")
+        outcomes = await asyncio.gather(*(store.claim(f"e{i}", "c") for i in range(5)), return_exceptions=True)
+        await client.aclose()
+        return outcomes
+
+    outcomes = asyncio.run(body())
+    assert len(outcomes) == 5 and all(isinstance(o, redis.exceptions.ConnectionError) for o in outcomes)
 
 
 def test_registry_follows_configuration_and_run_time_changes(stack_settings):
