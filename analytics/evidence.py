@@ -23,18 +23,13 @@ from clickhouse_connect.driver.client import Client
 from analytics.outcomes import outcome_comparison
 from analytics.promotion import ChallengerEvidence
 from analytics.scope import Scope, nan_to_none
+from analytics.watermarks import (EVIDENCE_MARK, REFRESH_EVERY, SETTLE, day_floor, hour_floor, read_marks, server_now,
+                                  write_watermark)
 from schemas.clickhouse import SCORES_TABLE
 
 __all__ = ["gather_evidence", "refresh_evidence", "EVIDENCE_TABLE"]
 
 EVIDENCE_TABLE = "shadow_evidence_hourly"
-WATERMARK_TABLE = "shadow_evidence_watermark"
-# An hour is rolled up once it ended this long ago, so rows still in flight rarely make it dirty.
-SETTLE = timedelta(minutes=5)
-# Rows inserted this long before a refresh began count as possibly unseen by it (insert visibility).
-VISIBILITY_MARGIN = timedelta(seconds=60)
-# A read refreshes first when the watermark is behind or hours are dirty, at most this often.
-REFRESH_EVERY = timedelta(seconds=60)
 _READ_SETTINGS = {"use_skip_indexes_if_final": 1, "do_not_merge_across_partitions_select_final": 1}
 
 _SIM_OK = "s.status = 'ok' AND s.similarity IS NOT NULL"
@@ -113,39 +108,16 @@ def _merge_days(client: Client, days: list[datetime], began: datetime) -> None:
         parameters={"days": days, "began": began})
 
 
-def _server_now(client: Client) -> datetime:
-    return client.query("SELECT now64(3, 'UTC')").result_rows[0][0].replace(tzinfo=UTC)
-
-
-def _watermark(client: Client) -> tuple[datetime, datetime]:
-    """(hours below this are rolled up, as of this server time); epoch when never refreshed."""
-    rows = client.query(f"SELECT watermark, refreshed_at FROM {WATERMARK_TABLE} FINAL WHERE id = 0").result_rows
-    if not rows:
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        return epoch, epoch
-    return rows[0][0].replace(tzinfo=UTC), rows[0][1].replace(tzinfo=UTC)
-
-
-def _dirty_hours(client: Client, watermark: datetime, refreshed_at: datetime) -> list[datetime]:
-    """Rolled-up hours that got rows (late, or re-sent) after their refresh looked at them."""
-    rows = client.query(
-        f"SELECT DISTINCT toStartOfHour(ts_request) FROM {SCORES_TABLE} "
-        "WHERE inserted_at >= {since:DateTime64(3, 'UTC')} AND ts_request < {watermark:DateTime64(3, 'UTC')} "
-        "ORDER BY 1",
-        parameters={"since": refreshed_at - VISIBILITY_MARGIN, "watermark": watermark}).result_rows
-    return [r[0].replace(tzinfo=UTC) for r in rows]
-
-
 def refresh_evidence(client: Client, now: datetime | None = None) -> int:
     """Roll up every closed hour not rolled up yet and every dirty one; returns how many hour ranges ran.
 
     Idempotent and safe to run from several processes at once: a recomputed hour replaces the
     earlier row, and the watermark records the start time of the refresh that wrote it.
     """
-    began = _server_now(client)
-    watermark, refreshed_at = _watermark(client)
+    began = server_now(client)
+    watermark, _refreshed_at, dirty = read_marks(client, EVIDENCE_MARK)
     target = ((now or began) - SETTLE).replace(minute=0, second=0, microsecond=0)
-    ranges = [(h, h + timedelta(hours=1)) for h in _dirty_hours(client, watermark, refreshed_at)]
+    ranges = [(h, h + timedelta(hours=1)) for h in dirty]
     if target > watermark:
         # A day at a time, only days with rows: the control side of the paired join stays small.
         days = client.query(
@@ -162,35 +134,25 @@ def refresh_evidence(client: Client, now: datetime | None = None) -> int:
             parameters={"lo": lo, "hi": hi, "began": began}, settings=_READ_SETTINGS)
     new_watermark = max(target, watermark)
     # Days now complete that this refresh touched, or that it completed (rolled partly before).
-    days = {_day_floor(lo) for lo, _ in ranges} | {_day_floor(watermark)}
+    days = {day_floor(lo) for lo, _ in ranges} | {day_floor(watermark)}
     complete = sorted(d for d in days if d + timedelta(days=1) <= new_watermark)
     if complete:
         _merge_days(client, complete, began)
-    client.insert(WATERMARK_TABLE, [[0, new_watermark, began]], column_names=["id", "watermark", "refreshed_at"])
+    write_watermark(client, EVIDENCE_MARK, new_watermark, began)
     return len(ranges)
-
-
-def _hour_floor(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
-
-
-def _day_floor(at: datetime) -> datetime:
-    return at.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _summary(client: Client, scope: Scope, refresh: bool, rollup: bool) -> list[dict]:
     params = scope.params()
-    watermark, refreshed_at = _watermark(client)
-    dirty = _dirty_hours(client, watermark, refreshed_at)
+    watermark, refreshed_at, dirty = read_marks(client, EVIDENCE_MARK)
     now = datetime.now(UTC)
-    if refresh and (dirty or watermark < _hour_floor(now - SETTLE)) and now - refreshed_at >= REFRESH_EVERY:
+    if refresh and (dirty or watermark < hour_floor(now - SETTLE)) and now - refreshed_at >= REFRESH_EVERY:
         refresh_evidence(client)
-        watermark, refreshed_at = _watermark(client)
-        dirty = _dirty_hours(client, watermark, refreshed_at)
+        watermark, refreshed_at, dirty = read_marks(client, EVIDENCE_MARK)
     since = params["since"].replace(tzinfo=UTC)
     until = params["until"].replace(tzinfo=UTC)
-    lo = _hour_floor(since) + (timedelta(hours=1) if _hour_floor(since) < since else timedelta(0))
-    hi = min(_hour_floor(until), watermark)
+    lo = hour_floor(since) + (timedelta(hours=1) if hour_floor(since) < since else timedelta(0))
+    hi = min(hour_floor(until), watermark)
     if hi <= lo or not rollup:
         lo = hi = watermark  # nothing rolled up inside the window: read it all from shadow_scores
     # A clean complete day inside [lo, hi) comes from its day row, every other clean hour from its row.
@@ -213,7 +175,7 @@ def _summary(client: Client, scope: Scope, refresh: bool, rollup: bool) -> list[
     sql = (f"SELECT challenger,\n    {combine}\nFROM (\n"
            f"SELECT {_COLUMNS} FROM {EVIDENCE_TABLE} FINAL WHERE {app_version} AND ({rolled})\n"
            f"UNION ALL\nSELECT {_COLUMNS} FROM ({_hourly_sql(raw)})\n)\nGROUP BY challenger ORDER BY challenger")
-    dirty_days = sorted({_day_floor(h) for h in dirty})
+    dirty_days = sorted({day_floor(h) for h in dirty})
     return list(client.query(sql, parameters={**params, **range_params, "lo": lo, "hi": hi, "dirty": dirty,
                                               "dirty_days": dirty_days},
                              settings=_READ_SETTINGS).named_results())

@@ -8,13 +8,14 @@ quantiles, the same definition as numpy's default 'linear' percentile).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from clickhouse_connect.driver.client import Client
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
-from analytics.scope import Scope, nan_to_none
+from analytics.drift_figures import FIGURE_TIERS, FIGURES_TABLE, VIEW_MERGE_EXPR, figures_marks
+from analytics.scope import Scope
 from schemas.clickhouse import SCORES_TABLE
 from schemas.errors import ConfigError
 
@@ -71,19 +72,6 @@ class DriftRow(BaseModel):
     challenger_tokens: int
 
 
-_VIEW_EXPR = {
-    "rows": "countMerge(rows)", "ok": "countIfMerge(ok)", "errors": "countIfMerge(errors)",
-    "sim_n": "countIfMerge(sim_n)", "sim_sum": "sumIfMerge(sim_sum)", "sim_sq": "sumIfMerge(sim_sq)",
-    "sim_q": "quantilesTDigestIfMerge(0.05, 0.5, 0.95)(sim_q)",
-    "lat_n": "countIfMerge(lat_n)", "lat_sum": "sumIfMerge(lat_sum)",
-    "lat_q": "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(lat_q)",
-    "prod_lat_q": "quantilesTDigestMerge(0.5, 0.95, 0.99)(prod_lat_q)",
-    "ch_lat_q": "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(ch_lat_q)",
-    "refusal_n": "countIfMerge(refusal_n)", "refusals": "countIfMerge(refusals)", "flips": "countIfMerge(flips)",
-    "exact_matches": "countIfMerge(exact_matches)", "judge_n": "countIfMerge(judge_n)",
-    "judge_sum": "sumIfMerge(judge_sum)", "prod_cost": "sumMerge(prod_cost)", "ch_cost": "sumMerge(ch_cost)",
-    "delta_cost": "sumMerge(delta_cost)", "ch_tokens": "sumMerge(ch_tokens)",
-}
 _SIM_OK = "status = 'ok' AND similarity IS NOT NULL"
 _LAT_OK = "status = 'ok' AND latency_delta_ms IS NOT NULL"
 _EXACT_EXPR = {
@@ -105,22 +93,49 @@ _EXACT_EXPR = {
 }
 
 
-def _sql(q: DriftQuery) -> str:
+def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) -> tuple[str, dict]:
+    """(SQL, extra parameters). With `figures` (watermark, dirty hours), closed clean buckets are read as
+    finalized figures and only the rest is merged from states (see analytics/drift_figures.py)."""
     step = q.step_minutes or q.minutes
     if q.minutes % step:
         raise ConfigError(f"window of {q.minutes} min cannot slide by {step} min: use a step that divides the window")
     table, ts, tier_filter = _view_source(q, step) if q.source == "view" else \
         (f"{SCORES_TABLE} FINAL", "ts_request", "")
-    exprs = _EXACT_EXPR if q.source == "exact" else _VIEW_EXPR
+    exprs = _EXACT_EXPR if q.source == "exact" else VIEW_MERGE_EXPR
     # A row belongs to every window that covers it: minutes/step windows when sliding, one when tumbling.
     start = (f"arrayJoin(arrayMap(k -> toStartOfInterval({ts}, toIntervalMinute({step})) - toIntervalMinute(k * {step}), "
              f"range({q.minutes // step})))") if step != q.minutes else \
         f"toStartOfInterval({ts}, toIntervalMinute({q.minutes}))"
     dims = "".join(f", {d}" for d in q.by)
     select = ",\n    ".join(f"{expr} AS {name}" for name, expr in exprs.items())
-    return (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
-            f"FROM {table}\nWHERE {tier_filter}{q.scope.where(ts)} AND ({{challenger:String}} = '' OR challenger = {{challenger:String}})\n"
-            f"GROUP BY challenger{dims}, window_start\nORDER BY challenger{dims}, window_start")
+    challenger = "({challenger:String} = '' OR challenger = {challenger:String})"
+    order = f"ORDER BY challenger{dims}, window_start"
+    states_where = f"{tier_filter}{q.scope.where(ts)} AND {challenger}"
+    if figures is not None:  # (a bare range when nothing is dirty: the primary key can use it)
+        states_where += (" AND (bucket >= {fig_watermark:DateTime('UTC')} "
+                         "OR has({fig_dirty:Array(DateTime('UTC'))}, toStartOfHour(bucket)))" if figures[1] else
+                         " AND bucket >= {fig_watermark:DateTime('UTC')}")
+    states = (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
+              f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start")
+    if figures is None:
+        return f"{states}\n{order}", {}
+    stored = (f"SELECT challenger{dims}, bucket AS window_start, {', '.join(exprs)}\n"
+              f"FROM {FIGURES_TABLE} FINAL\nWHERE {tier_filter}{q.scope.where('bucket')} AND {challenger} "
+              "AND bucket < {fig_watermark:DateTime('UTC')} "
+              "AND NOT has({fig_dirty:Array(DateTime('UTC'))}, toStartOfHour(bucket))")
+    watermark, dirty = figures
+    return (f"SELECT * FROM (\n{stored}\nUNION ALL\n{states}\n)\n{order}",
+            {"fig_watermark": watermark, "fig_dirty": dirty})
+
+
+def _uses_figures(q: DriftQuery) -> bool:
+    """Finalized figures exist per bucket of one app and scorer version, unsplit or by route: a tumbling
+    window of exactly one such bucket can be read from them."""
+    if q.source != "view" or (q.step_minutes or q.minutes) != q.minutes or q.minutes not in FIGURE_TIERS:
+        return False
+    if "tenant" in q.by or not (q.scope.app and q.scope.scorer_version):
+        return False
+    return _view_source(q, q.minutes)[2].startswith(f"bucket_minutes = {q.minutes} ")
 
 
 def _aligned(at: datetime | None, minutes: int) -> bool:
@@ -142,40 +157,62 @@ def _view_source(q: DriftQuery, step: int) -> tuple[str, str, str]:
     return (MINUTE_VIEW if q.by else CHALLENGER_MINUTE_VIEW), "minute", ""
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return a / b if b else None
+def _finite(x: str) -> str:
+    return f"if(isFinite(toFloat64({x})), toFloat64({x}), NULL)"  # an empty digest answers nan
 
 
-def drift(client: Client, q: DriftQuery) -> list[DriftRow]:
+def _ratio(a: str, b: str) -> str:
+    return f"if({b} > 0, {a} / {b}, NULL)"
+
+
+# DriftRow's fields from the figures of a window (the names of VIEW_MERGE_EXPR / _EXACT_EXPR), in SQL: with
+# a few thousand windows, computing them row by row in Python cost more than the query.
+_MEAN_SIM = _ratio("sim_sum", "sim_n")
+_P05_SIM = f"if(sim_n > 0, {_finite('sim_q[1]')}, NULL)"
+_P95_PROD, _P95_CH = _finite("prod_lat_q[2]"), f"if(ok > 0, {_finite('ch_lat_q[2]')}, NULL)"
+_ROW_FIELDS = {
+    "error_rate": "if(rows > 0, errors / rows, 0.)",
+    "mean_similarity": _MEAN_SIM,
+    "sd_similarity": f"if(sim_n > 1, sqrt(greatest((sim_sq - sim_n * pow({_MEAN_SIM}, 2)) / (sim_n - 1), 0.)), NULL)",
+    "p05_similarity": _P05_SIM,
+    "p50_similarity": f"if(sim_n > 0, {_finite('sim_q[2]')}, NULL)",
+    "p95_similarity": f"if(sim_n > 0, {_finite('sim_q[3]')}, NULL)",
+    "mean_delta_s": f"1 - {_MEAN_SIM}",
+    "p95_delta_s": f"1 - {_P05_SIM}",
+    "mean_latency_delta_ms": _ratio("lat_sum", "lat_n"),
+    "p50_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[1]')}, NULL)",
+    "p95_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[2]')}, NULL)",
+    "p99_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[3]')}, NULL)",
+    "p95_production_latency_ms": _P95_PROD,
+    "p95_challenger_latency_ms": _P95_CH,
+    "p95_latency_increase": f"if({_P95_PROD} != 0, {_P95_CH} / {_P95_PROD} - 1, NULL)",
+    "refusal_rate": _ratio("refusals", "refusal_n"),
+    "flips": "flips",
+    "flip_rate": _ratio("flips", "refusal_n"),
+    "exact_match_rate": _ratio("exact_matches", "ok"),
+    "mean_judge_score": _ratio("judge_sum", "judge_n"),
+    "production_cost_usd": "toFloat64(prod_cost)",
+    "challenger_cost_usd": "toFloat64(ch_cost)",
+    "cost_delta_usd": "toFloat64(delta_cost)",
+    "challenger_tokens": "ch_tokens",
+}
+_DRIFT_ROWS = TypeAdapter(list[DriftRow])
+
+
+def drift(client: Client, q: DriftQuery, refresh: bool = True) -> list[DriftRow]:
+    """Drift windows of `q`. `refresh=False` reads without first finalizing newly closed hours (same
+    answer, maybe slower)."""
+    figures = figures_marks(client, refresh) if _uses_figures(q) else None
+    sql, extra = _sql(q, figures)
+    route = "route" if "route" in q.by else "'*' AS route"
+    tenant = "tenant" if "tenant" in q.by else "'*' AS tenant"
+    fields = ",\n    ".join(f"{expr} AS {name}" for name, expr in _ROW_FIELDS.items())
+    outer = (f"SELECT challenger, {route}, {tenant}, window_start, "
+             f"window_start + toIntervalMinute({q.minutes}) AS window_end, rows, ok, errors,\n    {fields}\n"
+             f"FROM (\n{sql}\n)")
     # With FINAL, ClickHouse skips granules by the ts_request min/max index only when asked to, and
     # widens them across parts unless told that copies of a row never span partitions (they share
     # ts_request, the partition key).
-    result = client.query(_sql(q), parameters={**q.scope.params(), "challenger": q.challenger},
+    result = client.query(outer, parameters={**q.scope.params(), "challenger": q.challenger, **extra},
                           settings={"use_skip_indexes_if_final": 1, "do_not_merge_across_partitions_select_final": 1})
-    rows = []
-    for r in result.named_results():
-        n = r["sim_n"]
-        mean = r["sim_sum"] / n if n else None
-        var = (r["sim_sq"] - n * mean * mean) / (n - 1) if n > 1 else None
-        sim_q = [nan_to_none(v) if n else None for v in r["sim_q"]]
-        lat_q = [nan_to_none(v) if r["lat_n"] else None for v in r["lat_q"]]
-        prod_q = [nan_to_none(v) for v in r["prod_lat_q"]]
-        ch_q = [nan_to_none(v) if r["ok"] else None for v in r["ch_lat_q"]]
-        increase = ch_q[1] / prod_q[1] - 1 if ch_q[1] is not None and prod_q[1] else None
-        rows.append(DriftRow(
-            challenger=r["challenger"], route=r.get("route", "*"), tenant=r.get("tenant", "*"),
-            window_start=r["window_start"], window_end=r["window_start"] + timedelta(minutes=q.minutes),
-            rows=r["rows"], ok=r["ok"], errors=r["errors"], error_rate=r["errors"] / r["rows"] if r["rows"] else 0.0,
-            mean_similarity=mean, sd_similarity=None if var is None else max(var, 0.0) ** 0.5,
-            p05_similarity=sim_q[0], p50_similarity=sim_q[1], p95_similarity=sim_q[2],
-            mean_delta_s=None if mean is None else 1 - mean, p95_delta_s=None if sim_q[0] is None else 1 - sim_q[0],
-            mean_latency_delta_ms=_ratio(r["lat_sum"], r["lat_n"]), p50_latency_delta_ms=lat_q[0],
-            p95_latency_delta_ms=lat_q[1], p99_latency_delta_ms=lat_q[2], p95_production_latency_ms=prod_q[1],
-            p95_challenger_latency_ms=ch_q[1], p95_latency_increase=increase,
-            refusal_rate=_ratio(r["refusals"], r["refusal_n"]), flips=r["flips"],
-            flip_rate=_ratio(r["flips"], r["refusal_n"]), exact_match_rate=_ratio(r["exact_matches"], r["ok"]),
-            mean_judge_score=_ratio(r["judge_sum"], r["judge_n"]), production_cost_usd=float(r["prod_cost"]),
-            challenger_cost_usd=float(r["ch_cost"]), cost_delta_usd=float(r["delta_cost"]),
-            challenger_tokens=int(r["ch_tokens"]),
-        ))
-    return rows
+    return _DRIFT_ROWS.validate_python(list(result.named_results()))

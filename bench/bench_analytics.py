@@ -2,10 +2,12 @@
 
 Generates a week of rows ending now inside ClickHouse (INSERT … SELECT FROM numbers(), so the views
 are fed by their materialized views as in production) in a private chDB directory, lets merges
-settle, and prints the median of several runs of each query, with a ratio against a baseline
-measured in the same run (a plain `count()` of shadow_scores). Drift queries are timed cold and
-repeated through the results cache (what a dashboard or the API sees); the week ends now, so the
-open windows and the evidence's raw tail are real work. Target from issue 7: drift and promotion
+settle, finalizes the closed hours once (evidence rollup, drift figures: then once per closed hour in
+production), and prints the median of several runs of each query, with a ratio against a baseline
+measured in the same run (a plain `count()` of shadow_scores). Drift queries are timed without a
+results cache ("cold": each run computes every window, from figures where a window is one closed
+bucket, else from states) and repeated through the results cache (what a dashboard or the API
+sees); the week ends now, so the open windows and the evidence's raw tail are real work. Target from issue 7: drift and promotion
 queries ≤ 100 ms with the views.
 
     python bench/bench_analytics.py [--rows 10000000] [--repeat 5]
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from analytics.alerts import evaluate_alerts
 from analytics.drift_cache import DriftCache
+from analytics.drift_figures import refresh_drift_figures
 from analytics.evidence import gather_evidence, refresh_evidence
 from analytics.scope import Scope
 from analytics.windows import DriftQuery, drift
@@ -79,10 +82,14 @@ def main() -> None:
     began = time.perf_counter()
     refresh_evidence(client)
     print(f"first evidence rollup of the week: {time.perf_counter() - began:.1f}s (once; then once per closed hour)")
+    began = time.perf_counter()
+    refresh_drift_figures(client)
+    print(f"first drift figures of the week: {time.perf_counter() - began:.1f}s (once; then once per closed hour)")
     last_day = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
     drifts = {
         "drift 5-min tumbling, last day": DriftQuery(scope=scope.model_copy(update={"since": last_day}), minutes=5),
         "drift 1-h tumbling, whole week": DriftQuery(scope=scope, minutes=60),
+        "drift 1-h tumbling, whole week, by route": DriftQuery(scope=scope, minutes=60, by=["route"]),
         "drift 1-h sliding by 15 min, by route": DriftQuery(scope=scope, minutes=60, step_minutes=15, by=["route"]),
         "drift 1-h tumbling, whole week, exact FINAL": DriftQuery(scope=scope, minutes=60, source="exact"),
     }

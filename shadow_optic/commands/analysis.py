@@ -123,12 +123,15 @@ def _readiness(args: argparse.Namespace, settings: Settings) -> int:
 
 def _alerts(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.alerts import evaluate_alerts
-    from analytics.scope import Scope
+    from analytics.scope import Scope, latest_scorer_version
     from shadow_optic.report import alert_table
 
     settings = _resolved(settings)
     with _clickhouse(settings) as client:
-        events, firing = evaluate_alerts(client, settings, Scope(app=_app(args, settings)), record=not args.no_record)
+        # One scorer version: a scorer upgrade shifts similarity, and must not read as drift.
+        app = _app(args, settings)
+        scope = Scope(app=app, scorer_version=latest_scorer_version(client, app))
+        events, firing = evaluate_alerts(client, settings, scope, record=not args.no_record)
     payload = {"firing": [e.model_dump(mode="json") for e in firing],
                "transitions": [e.model_dump(mode="json") for e in events]}
     _print(payload, args.json, lambda: alert_table(events, firing))

@@ -1,0 +1,65 @@
+"""Bookkeeping shared by the tables that finalize closed hours once (evidence, drift figures).
+
+Each such table has a watermark: hours below it were computed, as of `refreshed_at` (server time
+when that refresh began). A row inserted since then into an hour below the watermark makes that
+hour *dirty*: readers take it from the live source until the next refresh. Finding dirty hours
+reads shadow_scores through the inserted_at min/max skip index (migration 011), not a scan.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.clickhouse import SCORES_TABLE
+
+__all__ = ["WATERMARK_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "SETTLE", "VISIBILITY_MARGIN", "REFRESH_EVERY",
+           "server_now", "Marks", "read_marks", "write_watermark", "hour_floor", "day_floor", "EPOCH"]
+
+WATERMARK_TABLE = "shadow_evidence_watermark"
+EVIDENCE_MARK = 0  # the row id of each table's watermark
+DRIFT_FIGURES_MARK = 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# An hour is finalized once it ended this long ago, so rows still in flight rarely make it dirty.
+SETTLE = timedelta(minutes=5)
+# Rows inserted this long before a refresh began count as possibly unseen by it (insert visibility).
+VISIBILITY_MARGIN = timedelta(seconds=60)
+# A read refreshes first when the watermark is behind or hours are dirty, at most this often.
+REFRESH_EVERY = timedelta(seconds=60)
+
+
+def server_now(client: Client) -> datetime:
+    return client.query("SELECT now64(3, 'UTC')").result_rows[0][0].replace(tzinfo=UTC)
+
+
+class Marks(NamedTuple):
+    watermark: datetime  # hours below this are finalized (the epoch when never refreshed)
+    refreshed_at: datetime  # server time when the refresh that wrote them began
+    dirty: list[datetime]  # finalized hours that got rows (late, or re-sent) after that refresh looked
+
+
+def read_marks(client: Client, mark: int) -> Marks:
+    """The watermark and the dirty hours below it, in one query (the subqueries run first, so the
+    inserted_at skip index sees constants)."""
+    row = client.query(
+        f"WITH (SELECT max(watermark) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS mark, "
+        f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS refreshed "
+        f"SELECT mark, refreshed, arraySort(groupUniqArray(toStartOfHour(ts_request))) FROM {SCORES_TABLE} "
+        f"WHERE inserted_at >= refreshed - toIntervalSecond({int(VISIBILITY_MARGIN.total_seconds())}) "
+        "AND ts_request < mark",
+        parameters={"id": mark}).result_rows[0]
+    return Marks(row[0].replace(tzinfo=UTC), row[1].replace(tzinfo=UTC), [h.replace(tzinfo=UTC) for h in row[2]])
+
+
+def write_watermark(client: Client, mark: int, watermark: datetime, refreshed_at: datetime) -> None:
+    client.insert(WATERMARK_TABLE, [[mark, watermark, refreshed_at]], column_names=["id", "watermark", "refreshed_at"])
+
+
+def hour_floor(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def day_floor(at: datetime) -> datetime:
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)

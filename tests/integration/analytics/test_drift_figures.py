@@ -1,0 +1,96 @@
+"""Closed buckets come from finalized figures, late rows from states: the answer stays the exact one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analytics.drift_figures import FIGURES_TABLE, refresh_drift_figures
+from analytics.scope import Scope
+from analytics.windows import DriftQuery, drift
+from stream_agents.sink import SCORE_COLUMNS, records_to_columns
+from tests.integration.analytics.synthetic import insert, make_records
+
+# Hours no other test writes to: a row inserted into an hour (by any app) makes it dirty for a while.
+START = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def _insert_settled(client, records) -> None:
+    """Rows that arrived long before the refresh (a refresh treats the last minute's inserts as unseen).
+    Event ids are made unique to the app: shadow_scores deduplicates by (challenger, version, event id)
+    and other tests' synthetic ids, inserted later, would replace these."""
+    records = [r.model_copy(update={"event_id": f"{r.app}-{r.event_id}"}) for r in records]
+    long_ago = datetime.now(UTC) - timedelta(minutes=30)
+    client.insert("shadow_scores", [*records_to_columns(records), [long_ago] * len(records)],
+                  column_names=[*SCORE_COLUMNS, "inserted_at"], column_oriented=True)
+
+
+def _key(rows):
+    return [(r.challenger, r.route, r.window_start, r.rows, r.ok, r.errors, r.flips) for r in rows]
+
+
+def _start(row) -> datetime:
+    return row.window_start.replace(tzinfo=UTC) if row.window_start.tzinfo is None else row.window_start
+
+
+def test_closed_buckets_are_read_from_figures_and_late_rows_make_their_hour_live_again(clickhouse):
+    app = f"figures-{uuid.uuid4().hex[:8]}"
+    _insert_settled(clickhouse, make_records(app, "cheap", 600, seed=21, hours=6, start=START)
+                    + make_records(app, "dear", 600, seed=22, hours=6, shift=-0.1, start=START))
+    refresh_drift_figures(clickhouse)
+    stored = clickhouse.command(f"SELECT count() FROM {FIGURES_TABLE} WHERE app = {{a:String}}", parameters={"a": app})
+    # 6 hours x 2 challengers x (unsplit + 3 routes... as generated) at 60 min, 12x that at 5 min.
+    assert int(stored) >= 2 * 6 * 13
+
+    for minutes, by in ((60, []), (5, []), (60, ["route"])):
+        query = DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=minutes, by=by)
+        from_figures = drift(clickhouse, query, refresh=False)
+        exact = drift(clickhouse, query.model_copy(update={"source": "exact"}))
+        # Without a scorer version the figures do not apply: the same states, merged at query time.
+        merged = drift(clickhouse, query.model_copy(update={"scope": Scope(app=app)}), refresh=False)
+        assert _key(from_figures) == _key(exact) == _key(merged) and len(exact) >= 2 * 6
+        for a, b, c in zip(from_figures, exact, merged):
+            assert abs(a.mean_similarity - b.mean_similarity) < 1e-9
+            assert abs(a.sd_similarity - b.sd_similarity) < 1e-9
+            assert abs(a.cost_delta_usd - b.cost_delta_usd) < 1e-9
+            # t-digest quantiles: the stored ones are the merged ones
+            assert (a.p05_similarity, a.p95_similarity, a.p99_latency_delta_ms, a.p95_latency_increase) == \
+                pytest.approx((c.p05_similarity, c.p95_similarity, c.p99_latency_delta_ms, c.p95_latency_increase),
+                              rel=1e-6)
+
+    # Proof that the closed hour is read from the stored figures: a doctored figure shows through.
+    hourly = DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=60)
+    before = drift(clickhouse, hourly, refresh=False)
+    clickhouse.command(
+        f"INSERT INTO {FIGURES_TABLE} SELECT * REPLACE (rows + 1000000 AS rows, now64(3, 'UTC') AS computed_at) "
+        f"FROM {FIGURES_TABLE} FINAL WHERE app = {{a:String}} AND bucket_minutes = 60 AND route = '*' "
+        "AND bucket = {start:DateTime('UTC')}", parameters={"a": app, "start": START})
+    doctored = drift(clickhouse, hourly, refresh=False)
+    first_hour = [r.rows for r in before if _start(r) == START]
+    assert len(first_hour) == 2 and [r.rows for r in doctored if _start(r) == START] == \
+        [rows + 1_000_000 for rows in first_hour]
+
+    # Rows landing late in that hour make it dirty: read from the states again, late rows included.
+    late = [r.model_copy(update={"event_id": f"{app}-late-{r.event_id}"})
+            for r in make_records(app, "cheap", 20, seed=23, start=START + timedelta(minutes=20), hours=0.2)]
+    insert(clickhouse, late)
+    after = {(r.challenger, _start(r)): r.rows for r in drift(clickhouse, hourly, refresh=False)}
+    first = {(r.challenger, _start(r)): r.rows for r in before}
+    assert after[("cheap", START)] == first[("cheap", START)] + 20
+    assert after[("dear", START)] == first[("dear", START)]
+    assert all(after[k] == first[k] for k in first if k[1] != START)
+
+
+def test_unscoped_and_tenant_queries_use_the_states(clickhouse):
+    """Figures are per app and scorer version, unsplit or by route: other queries merge states, same answer."""
+    app = f"figures-{uuid.uuid4().hex[:8]}"
+    _insert_settled(clickhouse, make_records(app, "cheap", 300, seed=31, hours=3, start=START + timedelta(days=1)))
+    refresh_drift_figures(clickhouse)
+    by_tenant = DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=60, by=["tenant"])
+    exact = drift(clickhouse, by_tenant.model_copy(update={"source": "exact"}))
+    assert _key(drift(clickhouse, by_tenant, refresh=False)) == _key(exact)
+    any_version = DriftQuery(scope=Scope(app=app), minutes=60)
+    assert _key(drift(clickhouse, any_version, refresh=False)) == \
+        _key(drift(clickhouse, any_version.model_copy(update={"source": "exact"})))
