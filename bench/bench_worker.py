@@ -10,7 +10,7 @@
    (An earlier version timed from the first row to the last: the Faust sink writes its first rows only
    after the replay agent's first batches, so that clock missed most of the work and overstated the
    worker 2-4x.)
-   Both use the same HTTP engine (httpx API over stream_agents.http_transport.AiohttpTransport).
+   Both use the same HTTP engine (httpx API over schemas.http_transport.AiohttpTransport).
    The challenger is `fixed` (bench_worker_responder.py: a bare asyncio responder, a few tens of µs
    per call, so the figure is the worker's) or `sim` (the sim model, Starlette/uvicorn).
 2. Freshness: the worker running, events published at --rate for --seconds; for each event,
@@ -36,7 +36,7 @@ from schemas.settings import Settings
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
 from schemas.topics import ensure_topics
 from stream_agents.challenger_client import ChallengerClient
-from stream_agents.http_transport import AiohttpTransport
+from schemas.http_transport import AiohttpTransport
 from stream_agents.scoring.record import score_result
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns
 

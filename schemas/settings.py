@@ -130,7 +130,6 @@ class Settings(BaseSettings):
     gateway_model_revs: dict[str, str] = Field(default_factory=dict, description="production model -> revision")
     gateway_connect_timeout_s: float = Field(5.0, gt=0)
     gateway_max_connections: int = Field(512, ge=1)
-    gateway_max_keepalive: int = Field(128, ge=1)
     gateway_max_capture_bytes: int = Field(1024 * 1024, ge=1024, description="longer answers are cut in the event")
     gateway_follow_champion: bool = Field(True, description="serve chat/completions from the promoted champion")
     gateway_champion_poll_s: float = Field(5.0, gt=0, description="how often the champion registry is read")

@@ -35,7 +35,7 @@ from stream_agents.claims import ClaimStore
 from stream_agents.decoding import decode
 from stream_agents.evidence import EvidenceStore
 from stream_agents.health import Readiness
-from stream_agents.http_transport import AiohttpTransport
+from schemas.http_transport import AiohttpTransport
 from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
 from stream_agents.registry import ChallengerRegistry, registry_prefix
@@ -164,7 +164,7 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(requests_topic, name="replay")
     async def replay_agent(stream: faust.StreamT) -> None:
         # httpx API, aiohttp engine: httpx's own pool costs CPU per call that grows with concurrency
-        # (stream_agents/http_transport.py has the figures).
+        # (schemas/http_transport.py has the figures).
         transport = AiohttpTransport(max_connections=settings.replay_concurrency * 2)
         async with httpx.AsyncClient(transport=transport) as http, redis_client() as redis, \
                 (Scorer(settings) if settings.score_in_replay else nullcontext()) as scorer:

@@ -12,7 +12,7 @@ from schemas.events import ShadowStatus
 from schemas.settings import ChallengerConfig
 from shadow_optic.stack.processes import free_port
 from stream_agents.challenger_client import ChallengerClient
-from stream_agents.http_transport import AiohttpTransport
+from schemas.http_transport import AiohttpTransport
 from tests.integration.stream_agents.helpers import make_event
 
 
@@ -74,3 +74,44 @@ def test_failures_surface_as_httpx_exceptions_so_the_challenger_client_handles_t
     timed_out, refused = asyncio.run(run())
     assert timed_out.result.status is ShadowStatus.TIMEOUT and timed_out.provider_fault
     assert refused.result.status is ShadowStatus.ERROR and "ConnectError" in refused.result.error
+
+
+def test_a_streamed_body_arrives_chunk_by_chunk_and_a_broken_one_raises_read_error() -> None:
+    release = asyncio.Event()
+
+    async def sse(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: first\n\n")
+        await release.wait()  # the second chunk only once the client has seen the first
+        await response.write(b"data: second\n\n")
+        if request.path == "/broken":
+            request.transport.close()  # the upstream dies mid-stream
+            return response
+        await response.write_eof()
+        return response
+
+    async def run() -> tuple[list[bytes], type]:
+        runner, base = await _serve(sse)
+        try:
+            async with httpx.AsyncClient(transport=AiohttpTransport(4, whole_call_timeout=False)) as http:
+                chunks = []
+                async with http.stream("GET", f"{base}/ok", timeout=5) as response:
+                    async for chunk in response.aiter_raw():
+                        chunks.append(chunk)
+                        release.set()
+                release.clear()
+                failure: type = type(None)
+                try:
+                    async with http.stream("GET", f"{base}/broken", timeout=5) as response:
+                        async for _chunk in response.aiter_raw():
+                            release.set()
+                except httpx.HTTPError as exc:
+                    failure = type(exc)
+                return chunks, failure
+        finally:
+            await runner.cleanup()
+
+    chunks, failure = asyncio.run(run())
+    assert b"".join(chunks) == b"data: first\n\ndata: second\n\n" and chunks[0] == b"data: first\n\n"
+    assert issubclass(failure, httpx.ReadError)
