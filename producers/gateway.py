@@ -142,8 +142,10 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         caller = {k: v for k, v in request.headers.items()}
         query = dict(request.query_params) if request.url.query else None
 
-        def mirror_it(response_body: object, status: int, elapsed_s: float, ttft_s: float | None = None,
-                      complete: bool = True) -> None:
+        # Coroutines, so Starlette runs them on the loop after the response: as plain functions each
+        # one went through a thread-pool hop, which held the connection's next request back.
+        async def mirror_it(response_body: object, status: int, elapsed_s: float, ttft_s: float | None = None,
+                            complete: bool = True) -> None:
             metrics.upstream_latency.labels(route).observe(elapsed_s)
             mirror.capture(body, response_body, route=route, status_code=status, method=request.method,
                            headers=caller if champion is None else {**caller, f"{tag_prefix}champion": champion.name},
@@ -181,10 +183,10 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
                 outcome["end"] = time.perf_counter()
                 await upstream.aclose()
 
-        def mirror_stream() -> None:
+        async def mirror_stream() -> None:
             assembled, finished = stream.assemble()
             ttft = stream.first_chunk_at - start if stream.first_chunk_at is not None else None
-            mirror_it(assembled, upstream.status_code, outcome["end"] - start, ttft,
+            await mirror_it(assembled, upstream.status_code, outcome["end"] - start, ttft,
                       complete=bool(outcome["complete"] and finished and not stream.truncated))
 
         return StreamingResponse(relay(), status_code=upstream.status_code,
