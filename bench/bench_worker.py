@@ -22,21 +22,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench_gateway_load import cpu_seconds
 from bench_worker_common import Children, bench_stack, challenger, run_settings, wait_rows
 from producers.publisher import EventPublisher
 from schemas.clickhouse import SCORES_TABLE, connect
-from schemas.settings import Settings
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
+from schemas.http_transport import AiohttpTransport
+from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from stream_agents.challenger_client import ChallengerClient
-from schemas.http_transport import AiohttpTransport
 from stream_agents.scoring.record import score_result
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns
 
@@ -56,11 +56,6 @@ def publish(settings, first: int, last: int) -> None:
         for i in range(first, last + 1):
             while not pub.publish(event(i, settings.app_name)):
                 time.sleep(0.01)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_drain(settings, client, n: int, start_consumer) -> tuple[float, float]:

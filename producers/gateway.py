@@ -187,7 +187,7 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
             assembled, finished = stream.assemble()
             ttft = stream.first_chunk_at - start if stream.first_chunk_at is not None else None
             await mirror_it(assembled, upstream.status_code, outcome["end"] - start, ttft,
-                      complete=bool(outcome["complete"] and finished and not stream.truncated))
+                            complete=bool(outcome["complete"] and finished and not stream.truncated))
 
         return StreamingResponse(relay(), status_code=upstream.status_code,
                                  headers=response_headers(upstream.headers), background=BackgroundTask(mirror_stream))

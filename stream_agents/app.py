@@ -31,11 +31,11 @@ from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
 from schemas.settings import Settings
 from schemas.topics import SCORED_INLINE_HEADER, was_scored_inline
+from schemas.http_transport import AiohttpTransport
 from stream_agents.claims import ClaimStore
 from stream_agents.decoding import decode
 from stream_agents.evidence import EvidenceStore
 from stream_agents.health import Readiness
-from schemas.http_transport import AiohttpTransport
 from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
 from stream_agents.registry import ChallengerRegistry, registry_prefix
