@@ -29,9 +29,9 @@ from schemas.clickhouse import connect
 from schemas.dead_letter import DeadLetter
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
+from schemas.http_transport import AiohttpTransport
 from schemas.settings import Settings
 from schemas.topics import SCORED_INLINE_HEADER, was_scored_inline
-from schemas.http_transport import AiohttpTransport
 from stream_agents.claims import ClaimStore
 from stream_agents.decoding import decode
 from stream_agents.evidence import EvidenceStore
