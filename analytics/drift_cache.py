@@ -11,19 +11,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
+from analytics.watermarks import SETTLE, VISIBILITY_MARGIN, as_utc
 from analytics.windows import DriftQuery, DriftRow, drift
 from schemas.clickhouse import SCORES_TABLE
 
 __all__ = ["DriftCache"]
 
-# A window is cached as final once it ended this long ago: rows still in flight rarely land in it.
-SETTLE = timedelta(minutes=5)
-# Rows inserted this long before the cached run began may not have been visible to it.
-VISIBILITY_MARGIN = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -31,10 +28,6 @@ class _Entry:
     rows: list[DriftRow]
     final_before: datetime  # windows starting earlier than this had ended (+ SETTLE) when computed
     as_of: datetime  # server time when the run that made this entry began
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 class DriftCache:
@@ -66,13 +59,13 @@ class DriftCache:
         if start is None:
             rows = drift(client, q)
         else:
-            since = max(_utc(q.scope.since), start) if q.scope.since else start
+            since = max(as_utc(q.scope.since), start) if q.scope.since else start
             tail = q.model_copy(update={"scope": q.scope.model_copy(update={"since": since})})
-            fresh = [r for r in drift(client, tail) if _utc(r.window_start) >= start]  # earlier ones: partial
-            rows = [r for r in entry.rows if _utc(r.window_start) < start] + fresh
+            fresh = [r for r in drift(client, tail) if as_utc(r.window_start) >= start]  # earlier ones: partial
+            rows = [r for r in entry.rows if as_utc(r.window_start) < start] + fresh
             rows.sort(key=lambda r: (r.challenger, r.route, r.tenant, r.window_start))
         with self._lock:
-            self._entries[key] = _Entry(rows, _utc(final_before), _utc(now))
+            self._entries[key] = _Entry(rows, as_utc(final_before), as_utc(now))
             self._entries.move_to_end(key)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
@@ -89,4 +82,4 @@ class DriftCache:
         if not earliest[1]:
             return None
         # A row belongs to every window covering it: with sliding windows, some start before its step.
-        return _utc(earliest[0]) - timedelta(minutes=q.minutes - step)
+        return as_utc(earliest[0]) - timedelta(minutes=q.minutes - step)

@@ -16,13 +16,14 @@ from clickhouse_connect.driver.client import Client
 from schemas.clickhouse import SCORES_TABLE
 
 __all__ = ["WATERMARK_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "SETTLE", "VISIBILITY_MARGIN", "REFRESH_EVERY",
-           "server_now", "Marks", "read_marks", "write_watermark", "hour_floor", "day_floor", "EPOCH"]
+           "server_now", "Marks", "read_marks", "write_watermark", "as_utc", "hour_floor", "day_floor", "EPOCH"]
 
 WATERMARK_TABLE = "shadow_evidence_watermark"
 EVIDENCE_MARK = 0  # the row id of each table's watermark
 DRIFT_FIGURES_MARK = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# An hour is finalized once it ended this long ago, so rows still in flight rarely make it dirty.
+# An hour (or a cached drift window) is final once it ended this long ago: rows still in flight
+# rarely land in it after that.
 SETTLE = timedelta(minutes=5)
 # Rows inserted this long before a refresh began count as possibly unseen by it (insert visibility).
 VISIBILITY_MARGIN = timedelta(seconds=60)
@@ -55,6 +56,11 @@ def read_marks(client: Client, mark: int) -> Marks:
 
 def write_watermark(client: Client, mark: int, watermark: datetime, refreshed_at: datetime) -> None:
     client.insert(WATERMARK_TABLE, [[mark, watermark, refreshed_at]], column_names=["id", "watermark", "refreshed_at"])
+
+
+def as_utc(at: datetime) -> datetime:
+    """ClickHouse hands back naive UTC datetimes; callers may pass aware ones in any zone."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def hour_floor(at: datetime) -> datetime:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from analytics.drift_figures import FIGURE_TIERS, FIGURES_TABLE, VIEW_MERGE_EXPR, figures_marks
 from analytics.scope import Scope
-from analytics.watermarks import SETTLE, hour_floor
+from analytics.watermarks import SETTLE, as_utc, hour_floor
 from schemas.clickhouse import SCORES_TABLE
 from schemas.errors import ConfigError
 
@@ -136,13 +136,9 @@ def _uses_figures(q: DriftQuery) -> bool:
         return False
     if "tenant" in q.by or not (q.scope.app and q.scope.scorer_version):
         return False
-    if q.scope.since is not None and _utc(q.scope.since) >= hour_floor(datetime.now(UTC) - SETTLE):
+    if q.scope.since is not None and as_utc(q.scope.since) >= hour_floor(datetime.now(UTC) - SETTLE):
         return False  # only open hours (the results cache's tail): no figures can exist, skip looking
     return _view_source(q, q.minutes)[2].startswith(f"bucket_minutes = {q.minutes} ")
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _aligned(at: datetime | None, minutes: int) -> bool:
