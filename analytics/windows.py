@@ -8,10 +8,12 @@ quantiles, the same definition as numpy's default 'linear' percentile).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.query import QueryResult
 from pydantic import BaseModel, Field, TypeAdapter
 
 from analytics.drift_figures import FIGURE_TIERS, FIGURES_TABLE, VIEW_MERGE_EXPR, figures_marks
@@ -20,7 +22,7 @@ from analytics.watermarks import SETTLE, as_utc, hour_floor
 from schemas.clickhouse import SCORES_TABLE
 from schemas.errors import ConfigError
 
-__all__ = ["MINUTE_VIEW", "CHALLENGER_MINUTE_VIEW", "ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift"]
+__all__ = ["MINUTE_VIEW", "CHALLENGER_MINUTE_VIEW", "ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift", "drift_columns"]
 
 MINUTE_VIEW = "shadow_scores_minute"
 CHALLENGER_MINUTE_VIEW = "shadow_scores_minute_challenger"  # no route/tenant split: far fewer states
@@ -205,17 +207,35 @@ _DRIFT_ROWS = TypeAdapter(list[DriftRow])
 def drift(client: Client, q: DriftQuery, refresh: bool = True) -> list[DriftRow]:
     """Drift windows of `q`. `refresh=False` reads without first finalizing newly closed hours (same
     answer, maybe slower)."""
+    return _DRIFT_ROWS.validate_python(list(_query(client, q, refresh).named_results()))
+
+
+def drift_columns(client: Client, q: DriftQuery, fields: Sequence[str], refresh: bool = True) -> dict[str, Sequence]:
+    """`fields` of the windows of drift(), as columns (DriftRow field name -> values, in the same order):
+    for callers that scan thousands of windows (alerts), where building a DriftRow each costs more than
+    the query. ClickHouse then skips the figures (and the sketches merged for them) nobody asked for."""
+    unknown = set(fields) - set(DriftRow.model_fields)
+    if unknown:
+        raise ConfigError(f"no drift figure named {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(DriftRow.model_fields)}")
+    result = _query(client, q, refresh, fields)
+    if not result.row_count:
+        return {name: [] for name in fields}
+    return dict(zip(result.column_names, result.result_columns))
+
+
+def _query(client: Client, q: DriftQuery, refresh: bool, fields: Sequence[str] | None = None) -> QueryResult:
     figures = figures_marks(client, refresh) if _uses_figures(q) else None
     sql, extra = _sql(q, figures)
     route = "route" if "route" in q.by else "'*' AS route"
     tenant = "tenant" if "tenant" in q.by else "'*' AS tenant"
-    fields = ",\n    ".join(f"{expr} AS {name}" for name, expr in _ROW_FIELDS.items())
-    outer = (f"SELECT challenger, {route}, {tenant}, window_start, "
-             f"window_start + toIntervalMinute({q.minutes}) AS window_end, rows, ok, errors,\n    {fields}\n"
-             f"FROM (\n{sql}\n)")
+    columns = {"challenger": "challenger", "route": route, "tenant": tenant, "window_start": "window_start",
+               "window_end": f"window_start + toIntervalMinute({q.minutes}) AS window_end", "rows": "rows", "ok": "ok",
+               "errors": "errors", **{name: f"{expr} AS {name}" for name, expr in _ROW_FIELDS.items()}}
+    wanted = ",\n    ".join(columns[name] for name in (fields or columns))
+    outer = f"SELECT {wanted}\nFROM (\n{sql}\n)"
     # With FINAL, ClickHouse skips granules by the ts_request min/max index only when asked to, and
     # widens them across parts unless told that copies of a row never span partitions (they share
     # ts_request, the partition key).
-    result = client.query(outer, parameters={**q.scope.params(), "challenger": q.challenger, **extra},
-                          settings={"use_skip_indexes_if_final": 1, "do_not_merge_across_partitions_select_final": 1})
-    return _DRIFT_ROWS.validate_python(list(result.named_results()))
+    return client.query(outer, parameters={**q.scope.params(), "challenger": q.challenger, **extra},
+                        settings={"use_skip_indexes_if_final": 1, "do_not_merge_across_partitions_select_final": 1})

@@ -9,7 +9,8 @@ import pytest
 
 from analytics.drift_figures import FIGURES_TABLE, refresh_drift_figures
 from analytics.scope import Scope
-from analytics.windows import DriftQuery, drift
+from analytics.windows import DriftQuery, drift, drift_columns
+from schemas.errors import ConfigError
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns
 from tests.integration.analytics.synthetic import insert, make_records
 
@@ -94,3 +95,23 @@ def test_unscoped_and_tenant_queries_use_the_states(clickhouse):
     any_version = DriftQuery(scope=Scope(app=app), minutes=60)
     assert _key(drift(clickhouse, any_version, refresh=False)) == \
         _key(drift(clickhouse, any_version.model_copy(update={"source": "exact"})))
+
+
+def test_drift_columns_are_drift_rows_field_by_field(clickhouse):
+    """The columnar read (alerts) gives the same windows and figures as the rows, for the fields asked."""
+    app = f"figures-{uuid.uuid4().hex[:8]}"
+    records = make_records(app, "cheap", 300, seed=41, hours=3, start=START + timedelta(days=2)) + \
+        make_records(app, "dear", 300, seed=42, hours=3, shift=-0.1, start=START + timedelta(days=2))
+    insert(clickhouse, [r.model_copy(update={"event_id": f"{app}-{r.event_id}"}) for r in records])
+    fields = ["challenger", "window_start", "mean_delta_s", "p95_latency_delta_ms", "refusal_rate", "error_rate"]
+    for query in (DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=5),  # the figures path
+                  DriftQuery(scope=Scope(app=app), minutes=15, by=["route"])):  # states only
+        rows = drift(clickhouse, query, refresh=False)
+        columns = drift_columns(clickhouse, query, fields, refresh=False)
+        assert list(columns) == fields and len(rows) >= 2 * 3
+        assert {name: list(values) for name, values in columns.items()} == \
+            {name: [getattr(r, name) for r in rows] for name in fields}
+    nobody = query.model_copy(update={"challenger": "nobody"})
+    assert drift_columns(clickhouse, nobody, fields, refresh=False) == {name: [] for name in fields}
+    with pytest.raises(ConfigError, match="no drift figure named p42"):
+        drift_columns(clickhouse, query, ["challenger", "p42"])
