@@ -1,10 +1,15 @@
-"""Finalized drift figures for closed rollup buckets, so a tumbling drift query reads numbers, not states.
+"""Finalized drift figures of closed windows, so a drift query reads numbers, not states.
 
-A drift window that is exactly one 5-minute or 1-hour bucket of shadow_scores_rollup (012) costs a
-merge of its t-digest states on every query (~25-40 µs per state: most of a day-or-week query).
-Once an hour is closed, its buckets' figures (the same -Merge expressions drift uses) are stored in
-shadow_drift_figures (013), unsplit and by route; drift then reads them, and merges states only for
-the open tail and for hours that got rows after their refresh (dirty, see analytics/watermarks.py).
+A drift window costs a merge of its t-digest states on every query (~25-40 µs per state: most of a
+day-or-week query, and 4 s for a week of 1-hour windows sliding by 15 minutes). Once the hours a
+window covers are closed, its figures (the same -Merge expressions drift uses) are stored in
+shadow_drift_figures (013), unsplit and by route, keyed by window length and start:
+
+  5-minute windows, starting every 5 minutes (tumbling 5 min);
+  1-hour windows, starting every 15 minutes (tumbling hours, and hours sliding by 15 or 30 min).
+
+Drift then reads them, and merges states only for windows that reach into the open tail, cross the
+query's edges, or overlap an hour that got rows after its refresh (dirty, analytics/watermarks.py).
 Reads refresh first when the watermark is behind, like the evidence rollup.
 """
 
@@ -17,11 +22,15 @@ from clickhouse_connect.driver.client import Client
 from analytics.watermarks import (DRIFT_FIGURES_MARK, REFRESH_EVERY, SETTLE, hour_floor, read_marks, server_now,
                                   write_watermark)
 
-__all__ = ["FIGURES_TABLE", "FIGURE_TIERS", "VIEW_MERGE_EXPR", "refresh_drift_figures", "figures_marks"]
+__all__ = ["FIGURES_TABLE", "FIGURE_WINDOWS", "ROLLUP_TIERS", "VIEW_MERGE_EXPR", "refresh_drift_figures",
+           "figures_marks", "rollup_tier"]
 
 FIGURES_TABLE = "shadow_drift_figures"
-FIGURE_TIERS = (5, 60)  # bucket minutes; splits: none and by route (by tenant stays on states)
-_KEYS = "app, scorer_version, bucket_minutes, route, tenant, bucket, challenger"
+# Window minutes -> the grid (minutes) its stored windows start on. Splits: none and by route (by
+# tenant stays on states: thousands of tenants would make this table as big as the states).
+FIGURE_WINDOWS = {5: 5, 60: 15}
+ROLLUP_TIERS = (60, 5)  # bucket minutes of shadow_scores_rollup (012), coarsest first
+_KEYS = "app, scorer_version, route, tenant, challenger"
 # A window's figures from the -State columns of the views (002, 007, 012): drift merges them for
 # open buckets, refresh_drift_figures stores them for closed ones.
 VIEW_MERGE_EXPR = {
@@ -39,10 +48,41 @@ VIEW_MERGE_EXPR = {
 }
 
 
+def rollup_tier(minutes: int) -> int | None:
+    """The coarsest rollup tier whose buckets each fall in one `minutes`-aligned interval."""
+    return next((tier for tier in ROLLUP_TIERS if minutes % tier == 0), None)
+
+
+def _windows_sql(minutes: int, grid: int) -> list[str]:
+    """INSERTs storing the figures of `minutes`-long windows on a `grid`, for window starts in
+    [{lo}, {hi}) that end by {target}. Windows that are one rollup bucket come from that bucket, as a
+    tumbling query merges them; the others from the tier of the grid, as a sliding query does."""
+    figures = ",\n    ".join(f"{expr} AS {name}" for name, expr in VIEW_MERGE_EXPR.items())
+    passes = [(rollup_tier(minutes), f"toStartOfInterval(bucket, toIntervalMinute({minutes}))", "")]
+    if grid != minutes:
+        passes.append((rollup_tier(grid), f"arrayJoin(arrayMap(k -> toStartOfInterval(bucket, toIntervalMinute({grid}))"
+                                          f" - toIntervalMinute(k * {grid}), range({minutes // grid})))",
+                       f" AND toUnixTimestamp(window_start) % {minutes * 60} != 0"))
+    return [
+        f"INSERT INTO {FIGURES_TABLE} (app, scorer_version, route, tenant, challenger, bucket, bucket_minutes, "
+        f"{', '.join(VIEW_MERGE_EXPR)}, computed_at)\n"
+        f"SELECT {_KEYS}, toDateTime({start}, 'UTC') AS window_start, {minutes},\n    {figures},\n"
+        "    {began:DateTime64(3, 'UTC')}\n"
+        f"FROM shadow_scores_rollup\n"
+        f"WHERE bucket_minutes = {tier} AND tenant = '*' "
+        f"AND bucket >= {{lo:DateTime('UTC')}} - toIntervalMinute({minutes - grid}) "
+        f"AND bucket < least({{hi:DateTime('UTC')}} + toIntervalMinute({minutes - grid}), {{target:DateTime('UTC')}}) "
+        f"AND window_start >= {{lo:DateTime('UTC')}} - toIntervalMinute({minutes - grid}) "
+        f"AND window_start < {{hi:DateTime('UTC')}} "
+        f"AND window_start + toIntervalMinute({minutes}) <= {{target:DateTime('UTC')}}{extra}\n"
+        f"GROUP BY {_KEYS}, window_start"
+        for tier, start, extra in passes]
+
+
 def refresh_drift_figures(client: Client, now: datetime | None = None) -> int:
     """Finalize every closed hour not finalized yet and every dirty one; returns how many ranges ran.
 
-    Idempotent and safe from several processes at once: a recomputed bucket replaces the older row.
+    Idempotent and safe from several processes at once: a recomputed window replaces the older row.
     """
     began = server_now(client)
     watermark, _refreshed_at, dirty = read_marks(client, DRIFT_FIGURES_MARK)
@@ -56,17 +96,14 @@ def refresh_drift_figures(client: Client, now: datetime | None = None) -> int:
         for (day,) in days:
             day = day.replace(tzinfo=UTC)
             ranges.append((max(day, watermark), min(day + timedelta(days=1), target)))
-    figures = ",\n    ".join(f"{expr} AS {name}" for name, expr in VIEW_MERGE_EXPR.items())
+    # A window is stored once the hours it covers are closed: those that end after `target` wait for a
+    # later refresh, whose range starts early enough (lo - (minutes - grid)) to pick them up.
+    closed = max(target, watermark)
+    statements = [sql for minutes, grid in FIGURE_WINDOWS.items() for sql in _windows_sql(minutes, grid)]
     for lo, hi in ranges:
-        client.command(
-            f"INSERT INTO {FIGURES_TABLE} ({_KEYS}, {', '.join(VIEW_MERGE_EXPR)}, computed_at)\n"
-            f"SELECT {_KEYS},\n    {figures},\n    {{began:DateTime64(3, 'UTC')}}\n"
-            "FROM shadow_scores_rollup\n"
-            f"WHERE bucket_minutes IN {FIGURE_TIERS} AND tenant = '*' "
-            "AND bucket >= {lo:DateTime('UTC')} AND bucket < {hi:DateTime('UTC')}\n"
-            f"GROUP BY {_KEYS}",
-            parameters={"lo": lo, "hi": hi, "began": began})
-    write_watermark(client, DRIFT_FIGURES_MARK, max(target, watermark), began)
+        for sql in statements:
+            client.command(sql, parameters={"lo": lo, "hi": hi, "target": closed, "began": began})
+    write_watermark(client, DRIFT_FIGURES_MARK, closed, began)
     return len(ranges)
 
 

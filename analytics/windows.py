@@ -9,14 +9,14 @@ quantiles, the same definition as numpy's default 'linear' percentile).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.query import QueryResult
 from pydantic import BaseModel, Field, TypeAdapter
 
-from analytics.drift_figures import FIGURE_TIERS, FIGURES_TABLE, VIEW_MERGE_EXPR, figures_marks
+from analytics.drift_figures import FIGURE_WINDOWS, FIGURES_TABLE, ROLLUP_TIERS, VIEW_MERGE_EXPR, figures_marks
 from analytics.scope import Scope
 from analytics.watermarks import SETTLE, as_utc, hour_floor
 from schemas.clickhouse import SCORES_TABLE
@@ -27,7 +27,6 @@ __all__ = ["MINUTE_VIEW", "CHALLENGER_MINUTE_VIEW", "ROLLUP_VIEW", "DriftQuery",
 MINUTE_VIEW = "shadow_scores_minute"
 CHALLENGER_MINUTE_VIEW = "shadow_scores_minute_challenger"  # no route/tenant split: far fewer states
 ROLLUP_VIEW = "shadow_scores_rollup"  # 5-minute and 1-hour tiers of the same states (migration 012)
-ROLLUP_TIERS = (60, 5)  # minutes, coarsest first
 Dimension = Literal["route", "tenant"]
 
 
@@ -97,7 +96,7 @@ _EXACT_EXPR = {
 
 
 def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) -> tuple[str, dict]:
-    """(SQL, extra parameters). With `figures` (watermark, dirty hours), closed clean buckets are read as
+    """(SQL, extra parameters). With `figures` (watermark, dirty hours), closed windows are read as
     finalized figures and only the rest is merged from states (see analytics/drift_figures.py)."""
     step = q.step_minutes or q.minutes
     if q.minutes % step:
@@ -113,34 +112,75 @@ def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) 
     select = ",\n    ".join(f"{expr} AS {name}" for name, expr in exprs.items())
     challenger = "({challenger:String} = '' OR challenger = {challenger:String})"
     order = f"ORDER BY challenger{dims}, window_start"
-    states_where = f"{tier_filter}{q.scope.where(ts)} AND {challenger}"
-    if figures is not None:  # (a bare range when nothing is dirty: the primary key can use it)
-        states_where += (" AND (bucket >= {fig_watermark:DateTime('UTC')} "
-                         "OR has({fig_dirty:Array(DateTime('UTC'))}, toStartOfHour(bucket)))" if figures[1] else
-                         " AND bucket >= {fig_watermark:DateTime('UTC')}")
+    states_where, having, params = f"{tier_filter}{q.scope.where(ts)} AND {challenger}", "", {}
+    if figures is not None:
+        watermark, dirty = figures
+        end = f"window_start + toIntervalMinute({q.minutes})"
+        overlaps_dirty = (f"arrayExists(h -> window_start > h - toIntervalMinute({q.minutes}) "
+                          "AND window_start < h + toIntervalHour(1), {fig_dirty:Array(DateTime('UTC'))})")
+        # States only for windows no stored figure can answer: reaching past the watermark, cut by the
+        # query's edges (partial, as without figures), or overlapping a dirty hour.
+        needed, params = _states_needed(q.minutes - step, dirty)
+        states_where += f" AND ({needed})"
+        having = (f"\nHAVING {end} > {{fig_watermark:DateTime('UTC')}} OR window_start < {{since:DateTime64(3, 'UTC')}} "
+                  f"OR {end} > {{until:DateTime64(3, 'UTC')}} OR {overlaps_dirty}")
     states = (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
-              f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start")
+              f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start{having}")
     if figures is None:
         return f"{states}\n{order}", {}
     stored = (f"SELECT challenger{dims}, bucket AS window_start, {', '.join(exprs)}\n"
-              f"FROM {FIGURES_TABLE} FINAL\nWHERE {tier_filter}{q.scope.where('bucket')} AND {challenger} "
-              "AND bucket < {fig_watermark:DateTime('UTC')} "
-              "AND NOT has({fig_dirty:Array(DateTime('UTC'))}, toStartOfHour(bucket))")
-    watermark, dirty = figures
+              f"FROM {FIGURES_TABLE} FINAL\n"
+              f"WHERE bucket_minutes = {q.minutes} AND {_split(q)} AND {q.scope.where('bucket')} AND {challenger} "
+              f"AND toUnixTimestamp(bucket) % {step * 60} = 0 "
+              f"AND bucket + toIntervalMinute({q.minutes}) <= least({{fig_watermark:DateTime('UTC')}}, "
+              "{until:DateTime64(3, 'UTC')}) "
+              f"AND NOT {overlaps_dirty.replace('window_start', 'bucket')}")
     return (f"SELECT * FROM (\n{stored}\nUNION ALL\n{states}\n)\n{order}",
-            {"fig_watermark": watermark, "fig_dirty": dirty})
+            {"fig_watermark": watermark, "fig_dirty": dirty, **params})
+
+
+def _states_needed(reach: int, dirty: list[datetime]) -> tuple[str, dict]:
+    """(WHERE term, parameters): the buckets of windows that are not read from stored figures.
+
+    A window starting at s covers buckets [s, s + minutes), so such windows need the buckets from the
+    watermark - reach (reach = minutes - step), up to `reach` past the query's start and from `reach`
+    before its end, and around dirty hours. Explicit ranges, so the primary key can use them.
+    """
+    terms = ["bucket >= {fig_watermark:DateTime('UTC')} - toIntervalMinute(%d)" % reach]
+    if reach:
+        terms += ["bucket < {since:DateTime64(3, 'UTC')} + toIntervalMinute(%d)" % reach,
+                  "bucket >= {until:DateTime64(3, 'UTC')} - toIntervalMinute(%d)" % reach]
+    params: dict[str, datetime] = {}
+    spans: list[list[datetime]] = []
+    for hour in sorted(dirty):
+        if spans and spans[-1][1] >= hour:
+            spans[-1][1] = hour + timedelta(hours=1)
+        else:
+            spans.append([hour, hour + timedelta(hours=1)])
+    for i, (lo, hi) in enumerate(spans):
+        params[f"fig_lo_{i}"], params[f"fig_hi_{i}"] = lo - timedelta(minutes=reach), hi + timedelta(minutes=reach)
+        terms.append(f"(bucket >= {{fig_lo_{i}:DateTime('UTC')}} AND bucket < {{fig_hi_{i}:DateTime('UTC')}})")
+    return " OR ".join(terms), params
+
+
+def _split(q: DriftQuery) -> str:
+    """Which rows of a view or of the figures hold the split the query asks for ('*' = all of them)."""
+    return "tenant != '*'" if "tenant" in q.by else \
+        "route != '*' AND tenant = '*'" if q.by else "route = '*' AND tenant = '*'"
 
 
 def _uses_figures(q: DriftQuery) -> bool:
-    """Finalized figures exist per bucket of one app and scorer version, unsplit or by route: a tumbling
-    window of exactly one such bucket can be read from them."""
-    if q.source != "view" or (q.step_minutes or q.minutes) != q.minutes or q.minutes not in FIGURE_TIERS:
+    """Finalized figures exist per window of one app and scorer version, unsplit or by route, for the
+    window lengths of FIGURE_WINDOWS starting on their grid: a query whose windows all start on that
+    grid can read its closed windows from them."""
+    step, grid = q.step_minutes or q.minutes, FIGURE_WINDOWS.get(q.minutes)
+    if q.source != "view" or grid is None or step % grid or q.minutes % step:
         return False
     if "tenant" in q.by or not (q.scope.app and q.scope.scorer_version):
         return False
     if q.scope.since is not None and as_utc(q.scope.since) >= hour_floor(datetime.now(UTC) - SETTLE):
         return False  # only open hours (the results cache's tail): no figures can exist, skip looking
-    return _view_source(q, q.minutes)[2].startswith(f"bucket_minutes = {q.minutes} ")
+    return _view_source(q, step)[0] == ROLLUP_VIEW
 
 
 def _aligned(at: datetime | None, minutes: int) -> bool:
@@ -156,9 +196,7 @@ def _view_source(q: DriftQuery, step: int) -> tuple[str, str, str]:
     for tier in ROLLUP_TIERS:
         if q.minutes % tier == 0 and step % tier == 0 and _aligned(q.scope.since, tier) and \
                 _aligned(q.scope.until, tier):
-            split = "tenant != '*'" if "tenant" in q.by else \
-                "route != '*' AND tenant = '*'" if q.by else "route = '*' AND tenant = '*'"
-            return ROLLUP_VIEW, "bucket", f"bucket_minutes = {tier} AND {split} AND "
+            return ROLLUP_VIEW, "bucket", f"bucket_minutes = {tier} AND {_split(q)} AND "
     return (MINUTE_VIEW if q.by else CHALLENGER_MINUTE_VIEW), "minute", ""
 
 

@@ -90,7 +90,12 @@ def main() -> None:
         "drift 5-min tumbling, last day": DriftQuery(scope=scope.model_copy(update={"since": last_day}), minutes=5),
         "drift 1-h tumbling, whole week": DriftQuery(scope=scope, minutes=60),
         "drift 1-h tumbling, whole week, by route": DriftQuery(scope=scope, minutes=60, by=["route"]),
-        "drift 1-h sliding by 15 min, by route": DriftQuery(scope=scope, minutes=60, step_minutes=15, by=["route"]),
+        "drift 1-h sliding by 15 min, last day, by route": DriftQuery(
+            scope=scope.model_copy(update={"since": last_day}), minutes=60, step_minutes=15, by=["route"]),
+        "drift 1-h sliding by 15 min, whole week, by route": DriftQuery(scope=scope, minutes=60, step_minutes=15,
+                                                                         by=["route"]),
+        "drift 1-h sliding by 10 min (no stored grid), last day": DriftQuery(
+            scope=scope.model_copy(update={"since": last_day}), minutes=60, step_minutes=10),
         "drift 1-h tumbling, whole week, exact FINAL": DriftQuery(scope=scope, minutes=60, source="exact"),
     }
     cases = {}

@@ -32,8 +32,12 @@ def _key(rows):
     return [(r.challenger, r.route, r.window_start, r.rows, r.ok, r.errors, r.flips) for r in rows]
 
 
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
 def _start(row) -> datetime:
-    return row.window_start.replace(tzinfo=UTC) if row.window_start.tzinfo is None else row.window_start
+    return _utc(row.window_start)
 
 
 def test_closed_buckets_are_read_from_figures_and_late_rows_make_their_hour_live_again(clickhouse):
@@ -45,8 +49,8 @@ def test_closed_buckets_are_read_from_figures_and_late_rows_make_their_hour_live
     # 6 hours x 2 challengers x (unsplit + 3 routes... as generated) at 60 min, 12x that at 5 min.
     assert int(stored) >= 2 * 6 * 13
 
-    for minutes, by in ((60, []), (5, []), (60, ["route"])):
-        query = DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=minutes, by=by)
+    for minutes, step, by in ((60, None, []), (5, None, []), (60, None, ["route"]), (60, 15, []), (60, 30, ["route"])):
+        query = DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=minutes, step_minutes=step, by=by)
         from_figures = drift(clickhouse, query, refresh=False)
         exact = drift(clickhouse, query.model_copy(update={"source": "exact"}))
         # Without a scorer version the figures do not apply: the same states, merged at query time.
@@ -56,22 +60,32 @@ def test_closed_buckets_are_read_from_figures_and_late_rows_make_their_hour_live
             assert abs(a.mean_similarity - b.mean_similarity) < 1e-9
             assert abs(a.sd_similarity - b.sd_similarity) < 1e-9
             assert abs(a.cost_delta_usd - b.cost_delta_usd) < 1e-9
-            # t-digest quantiles: the stored ones are the merged ones
-            assert (a.p05_similarity, a.p95_similarity, a.p99_latency_delta_ms, a.p95_latency_increase) == \
-                pytest.approx((c.p05_similarity, c.p95_similarity, c.p99_latency_delta_ms, c.p95_latency_increase),
-                              rel=1e-6)
+            # t-digest quantiles: the stored ones are the merged ones (a sliding query merges 5-minute
+            # states; an hour starting on the hour is stored from its 1-hour state, as tumbling merges it)
+            if step is None or _start(a).minute:
+                assert (a.p05_similarity, a.p95_similarity, a.p99_latency_delta_ms, a.p95_latency_increase) == \
+                    pytest.approx((c.p05_similarity, c.p95_similarity, c.p99_latency_delta_ms,
+                                   c.p95_latency_increase), rel=1e-6)
+            else:
+                assert a.p95_similarity == pytest.approx(c.p95_similarity, abs=0.02)
 
-    # Proof that the closed hour is read from the stored figures: a doctored figure shows through.
+    # Proof that the closed windows are read from the stored figures: a doctored figure shows through.
     hourly = DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=60)
-    before = drift(clickhouse, hourly, refresh=False)
-    clickhouse.command(
-        f"INSERT INTO {FIGURES_TABLE} SELECT * REPLACE (rows + 1000000 AS rows, now64(3, 'UTC') AS computed_at) "
-        f"FROM {FIGURES_TABLE} FINAL WHERE app = {{a:String}} AND bucket_minutes = 60 AND route = '*' "
-        "AND bucket = {start:DateTime('UTC')}", parameters={"a": app, "start": START})
+    sliding = hourly.model_copy(update={"step_minutes": 15})
+    before, before_sliding = drift(clickhouse, hourly, refresh=False), drift(clickhouse, sliding, refresh=False)
+    quarter_past = START + timedelta(hours=1, minutes=15)
+    for at in (START, quarter_past):
+        clickhouse.command(
+            f"INSERT INTO {FIGURES_TABLE} SELECT * REPLACE (rows + 1000000 AS rows, now64(3, 'UTC') AS computed_at) "
+            f"FROM {FIGURES_TABLE} FINAL WHERE app = {{a:String}} AND bucket_minutes = 60 AND route = '*' "
+            "AND bucket = {at:DateTime('UTC')}", parameters={"a": app, "at": at})
     doctored = drift(clickhouse, hourly, refresh=False)
     first_hour = [r.rows for r in before if _start(r) == START]
     assert len(first_hour) == 2 and [r.rows for r in doctored if _start(r) == START] == \
         [rows + 1_000_000 for rows in first_hour]
+    doctored_sliding = {(r.challenger, _start(r)): r.rows for r in drift(clickhouse, sliding, refresh=False)}
+    assert all(doctored_sliding[(r.challenger, _start(r))] == r.rows + 1_000_000 * (_start(r) in (START, quarter_past))
+               for r in before_sliding)
 
     # Rows landing late in that hour make it dirty: read from the states again, late rows included.
     late = [r.model_copy(update={"event_id": f"{app}-late-{r.event_id}"})
@@ -82,6 +96,15 @@ def test_closed_buckets_are_read_from_figures_and_late_rows_make_their_hour_live
     assert after[("cheap", START)] == first[("cheap", START)] + 20
     assert after[("dear", START)] == first[("dear", START)]
     assert all(after[k] == first[k] for k in first if k[1] != START)
+    # Sliding: every window overlapping that hour comes from the states again (the doctored quarter
+    # past one too, as it overlaps it), the others still from the figures.
+    after_sliding = {(r.challenger, _start(r)): r.rows for r in drift(clickhouse, sliding, refresh=False)}
+    for r in before_sliding:
+        overlaps = START - timedelta(hours=1) < _start(r) < START + timedelta(hours=1)
+        late_rows = sum(_start(r) <= _utc(x.ts_request) < _start(r) + timedelta(hours=1) for x in late) \
+            if r.challenger == "cheap" else 0
+        doctored_rows = 1_000_000 if _start(r) == quarter_past else 0
+        assert after_sliding[(r.challenger, _start(r))] == r.rows + late_rows + (0 if overlaps else doctored_rows)
 
 
 def test_unscoped_and_tenant_queries_use_the_states(clickhouse):
