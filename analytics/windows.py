@@ -112,20 +112,23 @@ def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) 
     select = ",\n    ".join(f"{expr} AS {name}" for name, expr in exprs.items())
     challenger = "({challenger:String} = '' OR challenger = {challenger:String})"
     order = f"ORDER BY challenger{dims}, window_start"
-    states_where, having, params = f"{tier_filter}{q.scope.where(ts)} AND {challenger}", "", {}
+    states_where, having, params = f"{tier_filter}{q.scope.where(ts)} AND {challenger}", [], {}
+    if step != q.minutes:  # windows start in [since, until): one starting earlier would see part of its rows
+        having.append("window_start >= {since:DateTime64(3, 'UTC')}")
     if figures is not None:
         watermark, dirty = figures
         end = f"window_start + toIntervalMinute({q.minutes})"
         overlaps_dirty = (f"arrayExists(h -> window_start > h - toIntervalMinute({q.minutes}) "
                           "AND window_start < h + toIntervalHour(1), {fig_dirty:Array(DateTime('UTC'))})")
-        # States only for windows no stored figure can answer: reaching past the watermark, cut by the
-        # query's edges (partial, as without figures), or overlapping a dirty hour.
+        # States only for windows no stored figure can answer: reaching past the watermark or the query's
+        # end (partial, as without figures), or overlapping a dirty hour.
         needed, params = _states_needed(q.minutes - step, dirty)
         states_where += f" AND ({needed})"
-        having = (f"\nHAVING {end} > {{fig_watermark:DateTime('UTC')}} OR window_start < {{since:DateTime64(3, 'UTC')}} "
-                  f"OR {end} > {{until:DateTime64(3, 'UTC')}} OR {overlaps_dirty}")
+        having.append(f"({end} > {{fig_watermark:DateTime('UTC')}} OR {end} > {{until:DateTime64(3, 'UTC')}} "
+                      f"OR {overlaps_dirty})")
     states = (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
-              f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start{having}")
+              f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start"
+              + (f"\nHAVING {' AND '.join(having)}" if having else ""))
     if figures is None:
         return f"{states}\n{order}", {}
     stored = (f"SELECT challenger{dims}, bucket AS window_start, {', '.join(exprs)}\n"
@@ -143,13 +146,12 @@ def _states_needed(reach: int, dirty: list[datetime]) -> tuple[str, dict]:
     """(WHERE term, parameters): the buckets of windows that are not read from stored figures.
 
     A window starting at s covers buckets [s, s + minutes), so such windows need the buckets from the
-    watermark - reach (reach = minutes - step), up to `reach` past the query's start and from `reach`
-    before its end, and around dirty hours. Explicit ranges, so the primary key can use them.
+    watermark - reach (reach = minutes - step), from `reach` before the query's end, and around dirty
+    hours. Explicit ranges, so the primary key can use them.
     """
     terms = ["bucket >= {fig_watermark:DateTime('UTC')} - toIntervalMinute(%d)" % reach]
     if reach:
-        terms += ["bucket < {since:DateTime64(3, 'UTC')} + toIntervalMinute(%d)" % reach,
-                  "bucket >= {until:DateTime64(3, 'UTC')} - toIntervalMinute(%d)" % reach]
+        terms.append("bucket >= {until:DateTime64(3, 'UTC')} - toIntervalMinute(%d)" % reach)
     params: dict[str, datetime] = {}
     spans: list[list[datetime]] = []
     for hour in sorted(dirty):

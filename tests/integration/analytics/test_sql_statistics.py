@@ -113,6 +113,18 @@ def test_sliding_windows_cover_each_row_once_per_overlap(dataset):
     assert window.rows == len(members)
 
 
+def test_sliding_windows_start_inside_the_scope(dataset):
+    """A window starting before `since` would hold only part of its rows: windows start in [since, until)."""
+    client, app, _, control = dataset
+    since = min(r.ts_request for r in control).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    for source in ("view", "exact"):
+        rows = drift(client, DriftQuery(scope=Scope(app=app, since=since), minutes=60, step_minutes=15, source=source,
+                                        challenger="control"))
+        assert min(r.window_start for r in rows) == since.replace(tzinfo=None)
+        first = rows[0]
+        assert first.rows == sum(since <= r.ts_request < since + timedelta(hours=1) for r in control)
+
+
 def test_paired_evidence_equals_scipy(dataset):
     client, app, worse, control = dataset
     evidence = gather_evidence(client, Scope(app=app, scorer_version="v1"), 0.85, with_outcomes=False)
