@@ -5,9 +5,11 @@ measured in the same run (these machines are noisy):
 
 1. Added latency. The same closed-loop load (C keep-alive connections) is sent straight to a local
    upstream that thinks 20 ms per request, and through the gateway with mirroring off (ratio 0) and
-   on (every request published to a real Kafka broker). Rounds are interleaved (direct, off, on, ...)
-   so drift of the machine hits all three alike. Printed: p50/p99 of each, the proxy's own overhead
-   (off - direct), what mirroring adds (on - off) as a share of end-to-end p99.
+   on (every request published to a real Kafka broker), and through a bare aiohttp proxy (read, parse,
+   forward, answer; nothing else): the floor for any Python proxy on this machine. Rounds are
+   interleaved (direct, bare, off, on, ...) so drift of the machine hits all four alike. Printed:
+   p50/p99 of each, the proxy's own overhead (off - direct), the floor's (bare - direct), what
+   mirroring adds (on - off) as a share of end-to-end p99.
 2. Gateway RSS under that load (VmRSS of the mirroring gateway, sampled every second).
 3. `capture()` alone: median and p99 per call (typical 1 KB chat request, redaction on).
 4. Sampling accuracy at 100k keys, per configured ratio.
@@ -34,7 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_gateway_load import cpu_seconds, http_load, percentile, rss_mb, serve_upstream  # noqa: E402
+from bench_gateway_load import (cpu_seconds, http_load, percentile, rss_mb, serve_bare_proxy,  # noqa: E402
+                                serve_upstream)
 
 PROMPT = ("Summarise the following support ticket in two sentences and propose a next step. Customer "
           "jane.doe@example.com writes: my invoice for October shows the premium plan twice, although I downgraded "
@@ -43,6 +46,9 @@ PROMPT = ("Summarise the following support ticket in two sentences and propose a
 REQUEST = json.dumps({"model": "gpt-4", "messages": [{"role": "system", "content": "You are a helpful agent."},
                                                       {"role": "user", "content": PROMPT}],
                       "temperature": 0.2, "user": "user-42"}).encode()
+
+
+BARE = "bare aiohttp proxy (floor)"
 
 
 def _spawn(*args: str) -> subprocess.Popen:
@@ -61,6 +67,19 @@ def _wait_http(port: int, path: str, timeout_s: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise SystemExit(f"nothing answered on port {port}{path} within {timeout_s}s")
+
+
+def _wait_tcp(port: int, timeout_s: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listened on port {port} within {timeout_s}s")
 
 
 def run_gateway_process(args: argparse.Namespace) -> None:
@@ -154,6 +173,8 @@ def main() -> int:
     parser.add_argument("--capture-calls", type=int, default=20_000)
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-gateway", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare-proxy", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--upstream-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--settings-json", help=argparse.SUPPRESS)
     parser.add_argument("--buffer-probe", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -162,6 +183,9 @@ def main() -> int:
         return 0
     if args.serve_gateway:
         run_gateway_process(args)
+        return 0
+    if args.serve_bare_proxy:
+        serve_bare_proxy(args.serve_bare_proxy, args.upstream_port)
         return 0
     if args.buffer_probe:
         buffer_probe(args.buffer_probe)
@@ -176,8 +200,10 @@ def main() -> int:
             began = time.monotonic()
             bootstrap, kafka = start_kafka_for_bench(Path(tmp))
             print(f"kafka at {bootstrap} ({time.monotonic() - began:.0f}s)", flush=True)
-            up_port, off_port, on_port = free_port(), free_port(), free_port()
+            up_port, bare_port, off_port, on_port = free_port(), free_port(), free_port(), free_port()
             children.append(_spawn("--serve-upstream", str(up_port), "--think-ms", str(args.think_ms)))
+            bare = _spawn("--serve-bare-proxy", str(bare_port), "--upstream-port", str(up_port))
+            children.append(bare)
             common = {"production_url": f"http://127.0.0.1:{up_port}/v1", "kafka_bootstrap": bootstrap,
                       "topic_prefix": f"bench{os.getpid()}.", "app_name": "bench"}
             off = _spawn("--serve-gateway", "--settings-json",
@@ -187,8 +213,10 @@ def main() -> int:
             children += [off, on]
             for port in (off_port, on_port):
                 _wait_http(port, "/healthz")
-            targets = {"direct": up_port, "gateway, mirroring off": off_port, "gateway, mirroring on": on_port}
-            pids = {"gateway, mirroring off": off.pid, "gateway, mirroring on": on.pid}
+            _wait_tcp(bare_port)
+            targets = {"direct": up_port, BARE: bare_port, "gateway, mirroring off": off_port,
+                       "gateway, mirroring on": on_port}
+            pids = {BARE: bare.pid, "gateway, mirroring off": off.pid, "gateway, mirroring on": on.pid}
             latencies = asyncio.run(_latency_rounds(targets, args, on.pid, pids))
             _print_latency(latencies, args)
             health = json.loads(_get(on_port, "/healthz"))
@@ -267,6 +295,7 @@ def _print_latency(results: dict[str, list[float]], args: argparse.Namespace) ->
     rss = results.pop("_rss")
     stats = {name: (percentile(sorted(v), 50), percentile(sorted(v), 99), len(v)) for name, v in results.items()}
     d50, d99, _ = stats["direct"]
+    b50, b99, _ = stats[BARE]
     f50, f99, _ = stats["gateway, mirroring off"]
     n50, n99, _ = stats["gateway, mirroring on"]
     print(f"\nadded latency, upstream think time {args.think_ms:.0f} ms, {args.connections} connections, "
@@ -275,6 +304,8 @@ def _print_latency(results: dict[str, list[float]], args: argparse.Namespace) ->
         print(f"  {name:<24} n={n:<7} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  ratio to direct p50 {p50 / d50:.3f} "
               f"p99 {p99 / d99:.3f}")
     print(f"  proxy overhead (off - direct): p50 {f50 - d50:+.2f} ms, p99 {f99 - d99:+.2f} ms")
+    print(f"  floor: a bare aiohttp proxy adds p50 {b50 - d50:+.2f} ms, p99 {b99 - d99:+.2f} ms; the gateway "
+          f"adds p50 {f50 - b50:+.2f} ms, p99 {f99 - b99:+.2f} ms over it")
     print(f"  mirroring adds (on - off):     p50 {n50 - f50:+.2f} ms, p99 {n99 - f99:+.2f} ms "
           f"= {(n99 - f99) / n99 * 100:+.2f} % of end-to-end p99")
     if rss:

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "http_load", "percentile", "rss_mb", "serve_upstream"]
+__all__ = ["cpu_seconds", "http_load", "percentile", "rss_mb", "serve_bare_proxy", "serve_upstream"]
 
 _ANSWER = json.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "gpt-4-0613",
@@ -103,3 +103,32 @@ async def serve_upstream(port: int, think_s: float) -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
+
+
+def serve_bare_proxy(port: int, upstream_port: int) -> None:
+    """The floor for a Python proxy on this machine: aiohttp server and client on uvloop (as the gateway
+    runs), reading the body, parsing its JSON and passing the answer back, with nothing else (no routing
+    table, no header filtering, no capture, no metrics)."""
+    import aiohttp
+    import uvloop
+    from aiohttp import web
+
+    async def serve() -> None:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
+        url = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            json.loads(body)
+            async with session.post(url, data=body, headers={"content-type": "application/json"}) as answer:
+                return web.Response(body=await answer.read(), status=answer.status,
+                                    content_type=answer.content_type)
+
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.Event().wait()
+
+    uvloop.run(serve())

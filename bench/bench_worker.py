@@ -13,6 +13,9 @@
    Both use the same HTTP engine (httpx API over schemas.http_transport.AiohttpTransport).
    The challenger is `fixed` (bench_worker_responder.py: a bare asyncio responder, a few tens of µs
    per call, so the figure is the worker's) or `sim` (the sim model, Starlette/uvicorn).
+   The floor: a bare aiohttp client (uvloop, its own process) calling the same challenger, with
+   nothing else (no Kafka, no claims, no scoring, no ClickHouse): one call per event caps any Python
+   worker on this machine at about that rate.
 2. Freshness: the worker running, events published at --rate for --seconds; for each event,
    (its row's server-side `inserted_at` in ClickHouse) - (publish time), p50/p99.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -134,6 +138,42 @@ async def hand_loop(settings, n: int) -> None:
         store.close()
 
 
+def _bare_calls(url: str, n: int, out) -> None:
+    import aiohttp
+    import uvloop
+
+    body = event(0, "floor").request.model_dump_json().encode()
+
+    async def run() -> tuple[float, float]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+            gate = asyncio.Semaphore(64)
+
+            async def call() -> None:
+                async with gate, session.post(f"{url}/chat/completions", data=body,
+                                              headers={"content-type": "application/json"}) as answer:
+                    answer.raise_for_status()
+                    await answer.read()
+
+            await asyncio.gather(*(call() for _ in range(200)))  # warm: connections open
+            began, cpu_before = time.monotonic(), cpu_seconds(os.getpid())
+            await asyncio.gather(*(call() for _ in range(n)))
+            return n / (time.monotonic() - began), (cpu_seconds(os.getpid()) - cpu_before) * 1e6 / n
+
+    out.put(uvloop.run(run()))
+
+
+def measure_call_floor(url: str, n: int) -> tuple[float, float]:
+    """(calls/s, CPU µs per call) of a bare aiohttp client against the challenger, in its own process."""
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    process = context.Process(target=_bare_calls, args=(url, n, out), daemon=True)
+    process.start()
+    try:
+        return out.get(timeout=300)
+    finally:
+        process.join(timeout=30)
+
+
 def measure_freshness(children: Children, settings, client, rate: float, seconds: float) -> list[float]:
     """Seconds from publish to the row's arrival in ClickHouse (its server-side `inserted_at`, the first
     copy's), read once at the end: polling during the run would compete with the worker for the cores."""
@@ -179,6 +219,7 @@ def main() -> None:
                                                   lambda settings, _n: children.start("worker", settings, "worker"))
             print(f"events={args.events}  hand-written aiokafka+httpx loop: {hand:,.0f} ev/s; faust worker "
                   f"{faust_rate:,.0f} ev/s ({faust_rate / hand:.2f}x)", flush=True)
+            floor_rate, floor_cpu = measure_call_floor(url, 3 * args.events)
             fresh = measure_freshness(children, run_settings(base, **{**common, "replay_batch_size": 64}), client,
                                       args.rate, args.seconds)
         finally:
@@ -190,6 +231,8 @@ def main() -> None:
           f"({hand_cpu:.2f} ms CPU per event)")
     print(f"faust worker (replay+scoring -> sink; SHADOW_SCORE_IN_REPLAY):       {faust_rate:,.0f} ev/s "
           f"({faust_cpu:.2f} ms CPU per event)  ratio vs hand loop {faust_rate / hand:.2f}x")
+    print(f"floor: a bare aiohttp client alone, same challenger:                {floor_rate:,.0f} calls/s "
+          f"({floor_cpu:.0f} µs CPU per call)")
     print(f"freshness at {args.rate:.0f} ev/s for {args.seconds:.0f}s ({len(fresh)} events seen): "
           f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
 
