@@ -118,14 +118,12 @@ def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) 
     if figures is not None:
         watermark, dirty = figures
         end = f"window_start + toIntervalMinute({q.minutes})"
-        overlaps_dirty = (f"arrayExists(h -> window_start > h - toIntervalMinute({q.minutes}) "
-                          "AND window_start < h + toIntervalHour(1), {fig_dirty:Array(DateTime('UTC'))})")
         # States only for windows no stored figure can answer: reaching past the watermark or the query's
         # end (partial, as without figures), or overlapping a dirty hour.
-        needed, params = _states_needed(q.minutes - step, dirty)
+        needed, params = _states_needed(q.minutes, step, dirty)
         states_where += f" AND ({needed})"
         having.append(f"({end} > {{fig_watermark:DateTime('UTC')}} OR {end} > {{until:DateTime64(3, 'UTC')}} "
-                      f"OR {overlaps_dirty})")
+                      f"OR {_overlaps_dirty('window_start', q.minutes)})")
     states = (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
               f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start"
               + (f"\nHAVING {' AND '.join(having)}" if having else ""))
@@ -137,21 +135,28 @@ def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) 
               f"AND toUnixTimestamp(bucket) % {step * 60} = 0 "
               f"AND bucket + toIntervalMinute({q.minutes}) <= least({{fig_watermark:DateTime('UTC')}}, "
               "{until:DateTime64(3, 'UTC')}) "
-              f"AND NOT {overlaps_dirty.replace('window_start', 'bucket')}")
+              f"AND NOT {_overlaps_dirty('bucket', q.minutes)}")
     return (f"SELECT * FROM (\n{stored}\nUNION ALL\n{states}\n)\n{order}",
             {"fig_watermark": watermark, "fig_dirty": dirty, **params})
 
 
-def _states_needed(reach: int, dirty: list[datetime]) -> tuple[str, dict]:
+def _overlaps_dirty(start: str, minutes: int) -> str:
+    """Whether the window starting at column `start` overlaps a dirty hour."""
+    return (f"arrayExists(h -> {start} > h - toIntervalMinute({minutes}) AND {start} < h + toIntervalHour(1), "
+            "{fig_dirty:Array(DateTime('UTC'))})")
+
+
+def _states_needed(minutes: int, step: int, dirty: list[datetime]) -> tuple[str, dict]:
     """(WHERE term, parameters): the buckets of windows that are not read from stored figures.
 
-    A window starting at s covers buckets [s, s + minutes), so such windows need the buckets from the
-    watermark - reach (reach = minutes - step), from `reach` before the query's end, and around dirty
-    hours. Explicit ranges, so the primary key can use them.
+    A window starting at s covers buckets [s, s + minutes), and starts on the step grid; the watermark
+    and dirty hours are whole hours, the query's end may be any bucket bound. So such windows need the
+    buckets from the watermark - reach (reach = minutes - step), after the query's end - minutes, and
+    around dirty hours. Explicit ranges, so the primary key can use them.
     """
-    terms = ["bucket >= {fig_watermark:DateTime('UTC')} - toIntervalMinute(%d)" % reach]
-    if reach:
-        terms.append("bucket >= {until:DateTime64(3, 'UTC')} - toIntervalMinute(%d)" % reach)
+    reach = minutes - step
+    terms = ["bucket >= {fig_watermark:DateTime('UTC')} - toIntervalMinute(%d)" % reach,
+             "bucket > {until:DateTime64(3, 'UTC')} - toIntervalMinute(%d)" % minutes]
     params: dict[str, datetime] = {}
     spans: list[list[datetime]] = []
     for hour in sorted(dirty):

@@ -69,6 +69,14 @@ def test_closed_buckets_are_read_from_figures_and_late_rows_make_their_hour_live
             else:
                 assert a.p95_similarity == pytest.approx(c.p95_similarity, abs=0.02)
 
+    # A query ending inside an hour: the windows it cuts are partial, merged from the states as without figures.
+    cut = Scope(app=app, scorer_version="v1", until=START + timedelta(hours=2, minutes=5))
+    for step in (None, 15):
+        query = DriftQuery(scope=cut, minutes=60, step_minutes=step)
+        rows = drift(clickhouse, query, refresh=False)
+        assert _key(rows) == _key(drift(clickhouse, query.model_copy(update={"source": "exact"})))
+        assert max(_start(r) for r in rows) == START + timedelta(hours=2)  # the cut hour is there, partial
+
     # Proof that the closed windows are read from the stored figures: a doctored figure shows through.
     hourly = DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=60)
     sliding = hourly.model_copy(update={"step_minutes": 15})
