@@ -3,7 +3,7 @@
 Each such table has a watermark: hours below it were computed, as of `refreshed_at` (server time
 when that refresh began). A row inserted since then into an hour below the watermark makes that
 hour *dirty*: readers take it from the live source until the next refresh. Finding dirty hours
-reads shadow_scores through the inserted_at min/max skip index (migration 011), not a scan.
+reads the last insert per hour (shadow_scores_inserts, migration 014), not shadow_scores.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import NamedTuple
 
 from clickhouse_connect.driver.client import Client
 
-from schemas.clickhouse import SCORES_TABLE
-
-__all__ = ["WATERMARK_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "SETTLE", "VISIBILITY_MARGIN", "REFRESH_EVERY",
-           "server_now", "Marks", "read_marks", "write_watermark", "as_utc", "hour_floor", "day_floor", "EPOCH"]
+__all__ = ["WATERMARK_TABLE", "INSERTS_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "SETTLE", "VISIBILITY_MARGIN",
+           "REFRESH_EVERY", "server_now", "Marks", "read_marks", "write_watermark", "as_utc", "hour_floor", "day_floor",
+           "EPOCH"]
 
 WATERMARK_TABLE = "shadow_evidence_watermark"
+INSERTS_TABLE = "shadow_scores_inserts"  # the last insert into each hour of shadow_scores (migration 014)
 EVIDENCE_MARK = 0  # the row id of each table's watermark
 DRIFT_FIGURES_MARK = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,14 +42,14 @@ class Marks(NamedTuple):
 
 
 def read_marks(client: Client, mark: int) -> Marks:
-    """The watermark and the dirty hours below it, in one query (the subqueries run first, so the
-    inserted_at skip index sees constants)."""
+    """The watermark and the dirty hours below it, in one query over a few small tables (the last
+    insert per hour comes from shadow_scores_inserts, migration 014)."""
     row = client.query(
         f"WITH (SELECT max(watermark) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS mark, "
         f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS refreshed "
-        f"SELECT mark, refreshed, arraySort(groupUniqArray(toStartOfHour(ts_request))) FROM {SCORES_TABLE} "
-        f"WHERE inserted_at >= refreshed - toIntervalSecond({int(VISIBILITY_MARGIN.total_seconds())}) "
-        "AND ts_request < mark",
+        "SELECT mark, refreshed, arraySort(groupArrayIf(hour, hour < mark AND last_inserted >= refreshed - "
+        f"toIntervalSecond({int(VISIBILITY_MARGIN.total_seconds())}))) "
+        f"FROM (SELECT hour, max(last_inserted) AS last_inserted FROM {INSERTS_TABLE} GROUP BY hour)",
         parameters={"id": mark}).result_rows[0]
     return Marks(row[0].replace(tzinfo=UTC), row[1].replace(tzinfo=UTC), [h.replace(tzinfo=UTC) for h in row[2]])
 
