@@ -103,6 +103,10 @@ def refresh_drift_figures(client: Client, now: datetime | None = None) -> int:
     for lo, hi in ranges:
         for sql in statements:
             client.command(sql, parameters={"lo": lo, "hi": hi, "target": closed, "began": began})
+    if ranges:
+        # Reads use FINAL, which has nothing to merge in a partition of one part: ~25 ms less per drift
+        # read at 10 M rows, for ~0.1-0.5 s here once an hour (partitions already one part are skipped).
+        client.command(f"OPTIMIZE TABLE {FIGURES_TABLE} FINAL", settings={"optimize_skip_merged_partitions": 1})
     write_watermark(client, DRIFT_FIGURES_MARK, closed, began)
     return len(ranges)
 

@@ -45,6 +45,10 @@ def test_closed_buckets_are_read_from_figures_and_late_rows_make_their_hour_live
     _insert_settled(clickhouse, make_records(app, "cheap", 600, seed=21, hours=6, start=START)
                     + make_records(app, "dear", 600, seed=22, hours=6, shift=-0.1, start=START))
     refresh_drift_figures(clickhouse)
+    # Merged to one part per partition after a refresh: FINAL then has nothing to merge on reads.
+    parts = clickhouse.query("SELECT max(c) FROM (SELECT partition, count() AS c FROM system.parts WHERE active "
+                             f"AND table = '{FIGURES_TABLE}' GROUP BY partition)").result_rows[0][0]
+    assert parts == 1
     stored = clickhouse.command(f"SELECT count() FROM {FIGURES_TABLE} WHERE app = {{a:String}}", parameters={"a": app})
     # 6 hours x 2 challengers x (unsplit + 3 routes... as generated) at 60 min, 12x that at 5 min.
     assert int(stored) >= 2 * 6 * 13
