@@ -29,7 +29,7 @@ from producers.metrics import GatewayMetrics
 from producers.mirror import CaptureConfig, Mirror
 from producers.publisher import EventPublisher
 from producers.streaming import StreamCapture
-from producers.upstream import UpstreamTable, forward_headers, make_client, response_headers
+from producers.upstream import UpstreamClient, UpstreamTable, forward_headers, response_headers
 from schemas.settings import Settings
 
 __all__ = ["create_gateway", "openai_error"]
@@ -57,14 +57,14 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
     mirror = Mirror(CaptureConfig.from_settings(settings), publisher)
     metrics = GatewayMetrics(mirror, publisher)
     api_key = settings.production_api_key.get_secret_value() if settings.production_api_key else None
-    state: dict[str, httpx.AsyncClient] = {}
+    state: dict[str, UpstreamClient] = {}
 
     follower: list[ChampionFollower] = []  # empty unless following the champion registry
     tag_prefix = settings.gateway_tag_header_prefix.lower()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with make_client(settings, transport) as client, AsyncExitStack() as stack:
+        async with UpstreamClient(settings, transport) as client, AsyncExitStack() as stack:
             state["client"] = client
             if settings.gateway_follow_champion and settings.redis_url:
                 redis = await stack.enter_async_context(aioredis.from_url(settings.redis_url))
@@ -135,8 +135,7 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         wall_start, start = datetime.now(UTC), time.perf_counter()
         wants_stream = isinstance(body, dict) and body.get("stream") is True and kind in ("chat", "completion")
         try:
-            upstream_req = client.build_request(request.method, url, content=raw, headers=headers)
-            upstream = await client.send(upstream_req, stream=wants_stream)
+            upstream = await client.send(request.method, url, headers, raw, stream=wants_stream)
         except httpx.HTTPError as exc:
             return upstream_failure(route, exc, url)
         caller = {k: v for k, v in request.headers.items()}
@@ -204,7 +203,7 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         suffix = f"/{request.path_params['model_id']}" if "model_id" in request.path_params else ""
         url = upstreams.openai_url("/v1/models", suffix)
         try:
-            upstream = await state["client"].get(url, headers=forward_headers(request.headers.items(), api_key))
+            upstream = await state["client"].send("GET", url, forward_headers(request.headers.items(), api_key))
         except httpx.HTTPError as exc:
             return upstream_failure("/v1/models", exc, url)
         metrics.requests.labels("/v1/models", str(upstream.status_code)).inc()

@@ -10,7 +10,7 @@ from schemas.errors import ConfigError
 from schemas.http_transport import AiohttpTransport
 from schemas.settings import Settings
 
-__all__ = ["OPENAI_ROUTES", "UpstreamTable", "forward_headers", "response_headers", "make_client"]
+__all__ = ["OPENAI_ROUTES", "UpstreamTable", "forward_headers", "response_headers", "UpstreamClient"]
 
 OPENAI_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
 
@@ -63,14 +63,37 @@ def response_headers(headers: httpx.Headers) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in _SKIPPED_RESPONSE_HEADERS}
 
 
-def make_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+class UpstreamClient:
     """One pooled client for every upstream: keep-alive connections are reused across requests.
 
-    httpx's API over aiohttp's connection pool (schemas/http_transport.py): httpx's own pool was two
-    thirds of the proxy's CPU per request. The read timeout bounds each read, not the whole answer, so
-    a long stream runs on while it keeps sending. `transport` replaces the network (tests)."""
-    timeout = httpx.Timeout(connect=settings.gateway_connect_timeout_s, read=settings.upstream_timeout_s,
-                            write=settings.upstream_timeout_s, pool=settings.gateway_connect_timeout_s)
-    engine = transport or AiohttpTransport(max_connections=settings.gateway_max_connections, keepalive_s=30,
-                                           whole_call_timeout=False)
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, transport=engine)
+    httpx's request and response types over aiohttp's connection pool (schemas/http_transport.py):
+    httpx's own pool was two thirds of the proxy's CPU per request. Requests go to the transport
+    directly: a proxy needs none of httpx.AsyncClient's URL merging, cookie jar, auth and redirect
+    handling, which were a third of what was left (py-spy). The read timeout bounds each read, not the
+    whole answer, so a long stream runs on while it keeps sending. `transport` replaces the network
+    (tests)."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._timeout = httpx.Timeout(connect=settings.gateway_connect_timeout_s, read=settings.upstream_timeout_s,
+                                      write=settings.upstream_timeout_s,
+                                      pool=settings.gateway_connect_timeout_s).as_dict()
+        self._transport = transport or AiohttpTransport(max_connections=settings.gateway_max_connections,
+                                                        keepalive_s=30, whole_call_timeout=False)
+
+    async def send(self, method: str, url: str, headers: dict[str, str], content: bytes | None = None,
+                   stream: bool = False) -> httpx.Response:
+        """The upstream's answer; read whole unless `stream` (then the caller reads and closes it)."""
+        request = httpx.Request(method, url, content=content, headers=headers, extensions={"timeout": self._timeout})
+        response = await self._transport.handle_async_request(request)
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
+    async def __aenter__(self) -> UpstreamClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._transport.aclose()
