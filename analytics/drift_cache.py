@@ -22,7 +22,6 @@ from schemas.clickhouse import SCORES_TABLE
 __all__ = ["DriftCache"]
 
 
-
 @dataclass(frozen=True)
 class _Entry:
     rows: list[DriftRow]
@@ -61,8 +60,8 @@ class DriftCache:
         else:
             since = max(as_utc(q.scope.since), start) if q.scope.since else start
             tail = q.model_copy(update={"scope": q.scope.model_copy(update={"since": since})})
-            fresh = [r for r in drift(client, tail) if as_utc(r.window_start) >= start]  # earlier ones: partial
-            rows = [r for r in entry.rows if as_utc(r.window_start) < start] + fresh
+            # Windows start inside the query's scope (drift), so the tail holds no partial window before `start`.
+            rows = [r for r in entry.rows if as_utc(r.window_start) < start] + drift(client, tail)
             rows.sort(key=lambda r: (r.challenger, r.route, r.tenant, r.window_start))
         with self._lock:
             self._entries[key] = _Entry(rows, as_utc(final_before), as_utc(now))
