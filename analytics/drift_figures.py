@@ -3,10 +3,12 @@
 A drift window costs a merge of its t-digest states on every query (~25-40 µs per state: most of a
 day-or-week query, and 4 s for a week of 1-hour windows sliding by 15 minutes). Once the hours a
 window covers are closed, its figures (the same -Merge expressions drift uses) are stored in
-shadow_drift_figures (013), unsplit and by route, keyed by window length and start:
+shadow_drift_figures (013; rebuilt by 015), unsplit and by route, keyed by window length, phase
+(minutes past the length's grid) and start:
 
   5-minute windows, starting every 5 minutes (tumbling 5 min);
-  1-hour windows, starting every 15 minutes (tumbling hours, and hours sliding by 15 or 30 min).
+  1-hour windows, starting every 5 minutes (tumbling hours read phase 0; hours sliding by 5, 10, 15,
+  20 or 30 minutes read the phases of their step).
 
 Drift then reads them, and merges states only for windows that reach into the open tail, cross the
 query's edges, or overlap an hour that got rows after its refresh (dirty, analytics/watermarks.py).
@@ -28,7 +30,7 @@ __all__ = ["FIGURES_TABLE", "FIGURE_WINDOWS", "ROLLUP_TIERS", "VIEW_MERGE_EXPR",
 FIGURES_TABLE = "shadow_drift_figures"
 # Window minutes -> the grid (minutes) its stored windows start on. Splits: none and by route (by
 # tenant stays on states: thousands of tenants would make this table as big as the states).
-FIGURE_WINDOWS = {5: 5, 60: 15}
+FIGURE_WINDOWS = {5: 5, 60: 5}
 ROLLUP_TIERS = (60, 5)  # bucket minutes of shadow_scores_rollup (012), coarsest first
 _KEYS = "app, scorer_version, route, tenant, challenger"
 # A window's figures from the -State columns of the views (002, 007, 012): drift merges them for

@@ -132,7 +132,7 @@ def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) 
     stored = (f"SELECT challenger{dims}, bucket AS window_start, {', '.join(exprs)}\n"
               f"FROM {FIGURES_TABLE} FINAL\n"
               f"WHERE bucket_minutes = {q.minutes} AND {_split(q)} AND {q.scope.where('bucket')} AND {challenger} "
-              f"AND toUnixTimestamp(bucket) % {step * 60} = 0 "
+              f"AND phase IN ({', '.join(map(str, range(0, q.minutes, step)))}) "
               f"AND bucket + toIntervalMinute({q.minutes}) <= least({{fig_watermark:DateTime('UTC')}}, "
               "{until:DateTime64(3, 'UTC')}) "
               f"AND NOT {_overlaps_dirty('bucket', q.minutes)}")

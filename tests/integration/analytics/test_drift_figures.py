@@ -49,11 +49,13 @@ def test_closed_buckets_are_read_from_figures_and_late_rows_make_their_hour_live
     parts = clickhouse.query("SELECT max(c) FROM (SELECT partition, count() AS c FROM system.parts WHERE active "
                              f"AND table = '{FIGURES_TABLE}' GROUP BY partition)").result_rows[0][0]
     assert parts == 1
-    stored = clickhouse.command(f"SELECT count() FROM {FIGURES_TABLE} WHERE app = {{a:String}}", parameters={"a": app})
-    # 6 hours x 2 challengers x (unsplit + 3 routes... as generated) at 60 min, 12x that at 5 min.
-    assert int(stored) >= 2 * 6 * 13
+    # Hour windows start every 5 minutes (12 phases), 5-minute windows on their own grid (phase 0).
+    stored = dict(clickhouse.query(f"SELECT bucket_minutes, groupUniqArray(phase) FROM {FIGURES_TABLE} "
+                                   "WHERE app = {a:String} GROUP BY bucket_minutes", parameters={"a": app}).result_rows)
+    assert {minutes: sorted(phases) for minutes, phases in stored.items()} == {5: [0], 60: list(range(0, 60, 5))}
 
-    for minutes, step, by in ((60, None, []), (5, None, []), (60, None, ["route"]), (60, 15, []), (60, 30, ["route"])):
+    for minutes, step, by in ((60, None, []), (5, None, []), (60, None, ["route"]), (60, 15, []), (60, 30, ["route"]),
+                             (60, 10, []), (60, 20, ["route"])):
         query = DriftQuery(scope=Scope(app=app, scorer_version="v1"), minutes=minutes, step_minutes=step, by=by)
         from_figures = drift(clickhouse, query, refresh=False)
         exact = drift(clickhouse, query.model_copy(update={"source": "exact"}))
