@@ -26,6 +26,7 @@ from analytics.drift_cache import DriftCache
 from analytics.drift_figures import refresh_drift_figures
 from analytics.evidence import gather_evidence, refresh_evidence
 from analytics.scope import Scope
+from analytics.watermarks import DRIFT_FIGURES_MARK, read_marks
 from analytics.windows import DriftQuery, drift
 from schemas.clickhouse import connect, migrate
 from schemas.settings import Settings
@@ -34,18 +35,20 @@ _GENERATE = """
 INSERT INTO shadow_scores (event_id, challenger, challenger_model, is_control, app, route, tenant, production_model,
     production_model_rev, request_hash, ts_request, ts_scored, status, error, similarity, similarity_method,
     refusal_production, refusal_challenger, production_latency_ms, challenger_latency_ms, latency_delta_ms,
-    latency_ratio, production_cost_usd, challenger_cost_usd, cost_delta_usd, scorer_version)
+    latency_ratio, production_cost_usd, challenger_cost_usd, cost_delta_usd, scorer_version, inserted_at)
 SELECT
     leftPad(toString(intDiv(number, 4)), 12, '0') AS event_id,  -- sortable by time, as the gateway's ids are
     ['control', 'c1', 'c2', 'c3'][number % 4 + 1] AS challenger, challenger, number % 4 = 0, 'bench',
     ['chat', 'search', 'code'][intDiv(number, 4) % 3 + 1], concat('t', toString(intDiv(number, 4) % 20)), 'prod', 'r1', '',
-    {start:DateTime64(3, 'UTC')} + toIntervalMillisecond(intDiv(number, 4) * {spacing_ms:UInt64}),
-    now64(3), if(rand(1) % 200 = 0, 'error', 'ok') AS status, '',
+    {start:DateTime64(3, 'UTC')} + toIntervalMillisecond(intDiv(number, 4) * {spacing_ms:UInt64}) AS ts_request,
+    least(ts_request + toIntervalMillisecond(500), now64(3)) AS ts_scored,
+    if(rand(1) % 200 = 0, 'error', 'ok') AS status, '',
     if(status = 'ok', least(1., greatest(0., 0.8 - 0.02 * (number % 4) + (rand(2) % 1000) / 5000. - 0.1)), NULL), 'lexical',
     false, if(status = 'ok', rand(3) % 150 = 0, NULL), toFloat64(100 + rand(4) % 300) AS production_latency_ms,
     if(status = 'ok', toFloat64(80 + rand(5) % 300), NULL) AS challenger_latency_ms,
     challenger_latency_ms - production_latency_ms, challenger_latency_ms / production_latency_ms,
-    0.002, if(status = 'ok', 0.0005 * (number % 4 + 1), 0) AS challenger_cost_usd, challenger_cost_usd - 0.002, 'v1'
+    0.002, if(status = 'ok', 0.0005 * (number % 4 + 1), 0) AS challenger_cost_usd, challenger_cost_usd - 0.002, 'v1',
+    ts_scored  -- inserted as scored, as the sink does: a refresh then sees no hour as touched late
 FROM numbers({rows:UInt64})
 """
 
@@ -85,6 +88,9 @@ def main() -> None:
     began = time.perf_counter()
     refresh_drift_figures(client)
     print(f"first drift figures of the week: {time.perf_counter() - began:.1f}s (once; then once per closed hour)")
+    marks = read_marks(client, DRIFT_FIGURES_MARK)
+    print(f"figures final below {marks.watermark:%H:%M} UTC, {len(marks.dirty)} dirty hours; "
+          f"the open tail since then is merged from states on every cold query")
     last_day = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
     drifts = {
         "drift 5-min tumbling, last day": DriftQuery(scope=scope.model_copy(update={"since": last_day}), minutes=5),
