@@ -87,7 +87,8 @@ def refresh_drift_figures(client: Client, now: datetime | None = None) -> int:
     Idempotent and safe from several processes at once: a recomputed window replaces the older row.
     """
     began = server_now(client)
-    watermark, _refreshed_at, dirty = read_marks(client, DRIFT_FIGURES_MARK)
+    marks = read_marks(client, DRIFT_FIGURES_MARK)
+    watermark, dirty = marks.watermark, marks.dirty
     target = hour_floor((now or began) - SETTLE)
     ranges = [(h, h + timedelta(hours=1)) for h in dirty]
     if target > watermark:

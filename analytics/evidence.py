@@ -7,8 +7,10 @@ for the p95 latencies) by the same SQL that reads the open tail, and closed days
 their hours. A read then merges:
 
   rolled-up days, then hours, inside the window that no row has touched since their refresh
-  + every other row of the window read from shadow_scores FINAL (the open tail, the window's
-    ragged edges, and hours touched since the refresh: late or re-sent rows).
+  + the open hour's closed 5-minute part, rolled up the same way (span_hours = 0, migration 016)
+    while no row has landed in it since
+  + every other row of the window read from shadow_scores FINAL (the last ~5-10 minutes, the
+    window's ragged edges, and hours touched since the refresh: late or re-sent rows).
 
 Both halves come from one SELECT, so the answer equals a full scan's: counts, sums, means and
 standard deviations exactly; the p95 latencies through t-digest (well under 1 % at p95).
@@ -23,8 +25,8 @@ from clickhouse_connect.driver.client import Client
 from analytics.outcomes import outcome_comparison
 from analytics.promotion import ChallengerEvidence
 from analytics.scope import Scope, nan_to_none
-from analytics.watermarks import (EVIDENCE_MARK, REFRESH_EVERY, SETTLE, day_floor, hour_floor, read_marks, server_now,
-                                  write_watermark)
+from analytics.watermarks import (EPOCH, EVIDENCE_MARK, EVIDENCE_OPEN_MARK, REFRESH_EVERY, SETTLE, day_floor,
+                                  five_minute_floor, hour_floor, read_marks, server_now, write_watermark)
 from schemas.clickhouse import SCORES_TABLE
 
 __all__ = ["gather_evidence", "refresh_evidence", "EVIDENCE_TABLE"]
@@ -74,12 +76,12 @@ _SCORE_COLUMNS = ("app, scorer_version, challenger, event_id, challenger_model, 
                   "challenger_cost_usd, judge_score, latency_delta_ms, challenger_latency_ms, production_latency_ms")
 
 
-def _hourly_sql(rows_where: str) -> str:
+def _hourly_sql(rows_where: str, span_hours: int = 1) -> str:
     """Evidence per (app, scorer version, challenger, hour) of the shadow_scores rows matching `rows_where`."""
     aggregates = ",\n    ".join(f"{expr} AS {name}" for name, (expr, _) in _FIELDS.items())
     return f"""
 SELECT s.app AS app, s.scorer_version AS scorer_version, s.challenger AS challenger,
-    toUInt8(1) AS span_hours, toStartOfHour(s.ts_request) AS hour,
+    toUInt8({span_hours}) AS span_hours, toStartOfHour(s.ts_request) AS hour,
     {aggregates}
 FROM (SELECT {_SCORE_COLUMNS},
           -- the control's similarity on the same event; a window, not a join: 3x faster here
@@ -115,7 +117,8 @@ def refresh_evidence(client: Client, now: datetime | None = None) -> int:
     earlier row, and the watermark records the start time of the refresh that wrote it.
     """
     began = server_now(client)
-    watermark, _refreshed_at, dirty = read_marks(client, EVIDENCE_MARK)
+    marks = read_marks(client, EVIDENCE_MARK)
+    watermark, dirty = marks.watermark, marks.dirty
     target = ((now or began) - SETTLE).replace(minute=0, second=0, microsecond=0)
     ranges = [(h, h + timedelta(hours=1)) for h in dirty]
     if target > watermark:
@@ -139,31 +142,49 @@ def refresh_evidence(client: Client, now: datetime | None = None) -> int:
     if complete:
         _merge_days(client, complete, began)
     write_watermark(client, EVIDENCE_MARK, new_watermark, began)
+    # The open hour's closed 5-minute part, so reads take only the last minutes raw. Rows are keyed by
+    # their bound: a read holding the previous open mark still finds the rows it names.
+    open_until = five_minute_floor((now or began) - SETTLE)
+    if open_until > new_watermark:
+        client.command(
+            f"INSERT INTO {EVIDENCE_TABLE} ({_COLUMNS}, open_until, computed_at) SELECT *, {{hi:DateTime('UTC')}}, "
+            "{began:DateTime64(3, 'UTC')} FROM ("
+            + _hourly_sql("ts_request >= {lo:DateTime64(3, 'UTC')} AND ts_request < {hi:DateTime64(3, 'UTC')}",
+                          span_hours=0) + ")",
+            parameters={"lo": new_watermark, "hi": open_until, "began": began}, settings=_READ_SETTINGS)
+        write_watermark(client, EVIDENCE_OPEN_MARK, open_until, began)
     return len(ranges)
 
 
 def _summary(client: Client, scope: Scope, refresh: bool, rollup: bool) -> list[dict]:
     params = scope.params()
-    watermark, refreshed_at, dirty = read_marks(client, EVIDENCE_MARK)
+    marks = read_marks(client, EVIDENCE_MARK, EVIDENCE_OPEN_MARK)
     now = datetime.now(UTC)
-    if refresh and (dirty or watermark < hour_floor(now - SETTLE)) and now - refreshed_at >= REFRESH_EVERY:
+    behind = marks.dirty or five_minute_floor(now - SETTLE) > max(marks.watermark, marks.open_until or EPOCH)
+    if refresh and behind and now - marks.refreshed_at >= REFRESH_EVERY:
         refresh_evidence(client)
-        watermark, refreshed_at, dirty = read_marks(client, EVIDENCE_MARK)
+        marks = read_marks(client, EVIDENCE_MARK, EVIDENCE_OPEN_MARK)
+    watermark, dirty = marks.watermark, marks.dirty
     since = params["since"].replace(tzinfo=UTC)
     until = params["until"].replace(tzinfo=UTC)
     lo = hour_floor(since) + (timedelta(hours=1) if hour_floor(since) < since else timedelta(0))
     hi = min(hour_floor(until), watermark)
     if hi <= lo or not rollup:
         lo = hi = watermark  # nothing rolled up inside the window: read it all from shadow_scores
+    # The open hour's rolled-up part, when the window holds all of it and nothing landed in it since.
+    open_until = marks.open_until if rollup and marks.open_until and hi == watermark and lo <= watermark \
+        and until >= marks.open_until else None
     # A clean complete day inside [lo, hi) comes from its day row, every other clean hour from its row.
     day_used = ("({d} >= {{lo:DateTime('UTC')}} AND {d} + INTERVAL 1 DAY <= {{hi:DateTime('UTC')}} "
                 "AND NOT has({{dirty_days:Array(DateTime('UTC'))}}, {d}))")
     rolled = ("(span_hours = 24 AND " + day_used.format(d="hour") + ") OR (span_hours = 1 "
               "AND hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} "
               "AND NOT has({dirty:Array(DateTime('UTC'))}, hour) "
-              "AND NOT " + day_used.format(d="toStartOfDay(hour)") + ")")
+              "AND NOT " + day_used.format(d="toStartOfDay(hour)") + ")"
+              + (" OR (span_hours = 0 AND hour = {hi:DateTime('UTC')} AND open_until = {open_until:DateTime('UTC')})"
+                 if open_until else ""))
     # Everything not rolled up, as plain time ranges: the skip index can prune ranges, not a NOT(...).
-    raw_ranges = [(datetime(1970, 1, 1, tzinfo=UTC), lo), (hi, datetime(2200, 1, 1, tzinfo=UTC))]
+    raw_ranges = [(EPOCH, lo), (open_until or hi, datetime(2200, 1, 1, tzinfo=UTC))]
     raw_ranges += [(h, h + timedelta(hours=1)) for h in dirty if lo <= h < hi]
     range_params = {f"raw{i}_{end}": at for i, pair in enumerate(raw_ranges) for end, at in zip(("lo", "hi"), pair)}
     raw = f"{scope.where()} AND (" + " OR ".join(
@@ -177,7 +198,7 @@ def _summary(client: Client, scope: Scope, refresh: bool, rollup: bool) -> list[
            f"UNION ALL\nSELECT {_COLUMNS} FROM ({_hourly_sql(raw)})\n)\nGROUP BY challenger ORDER BY challenger")
     dirty_days = sorted({day_floor(h) for h in dirty})
     return list(client.query(sql, parameters={**params, **range_params, "lo": lo, "hi": hi, "dirty": dirty,
-                                              "dirty_days": dirty_days},
+                                              "dirty_days": dirty_days, "open_until": open_until or EPOCH},
                              settings=_READ_SETTINGS).named_results())
 
 

@@ -3,7 +3,10 @@
 Each such table has a watermark: hours below it were computed, as of `refreshed_at` (server time
 when that refresh began). A row inserted since then into an hour below the watermark makes that
 hour *dirty*: readers take it from the live source until the next refresh. Finding dirty hours
-reads the last insert per hour (shadow_scores_inserts, migration 014), not shadow_scores.
+reads the last insert per 5 minutes (shadow_scores_inserts_5m, migration 016), not shadow_scores.
+
+The evidence rollup also keeps the open hour's closed 5-minute part (an *open mark*: final below
+`open_until`); it is clean while no row has landed in that part since the refresh that wrote it.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ from typing import NamedTuple
 
 from clickhouse_connect.driver.client import Client
 
-__all__ = ["WATERMARK_TABLE", "INSERTS_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "SETTLE", "VISIBILITY_MARGIN",
-           "REFRESH_EVERY", "server_now", "Marks", "read_marks", "write_watermark", "as_utc", "hour_floor", "day_floor",
-           "EPOCH"]
+__all__ = ["WATERMARK_TABLE", "INSERTS_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "EVIDENCE_OPEN_MARK", "SETTLE",
+           "VISIBILITY_MARGIN",
+           "REFRESH_EVERY", "server_now", "Marks", "read_marks", "write_watermark", "as_utc", "five_minute_floor",
+           "hour_floor", "day_floor", "EPOCH"]
 
 WATERMARK_TABLE = "shadow_evidence_watermark"
-INSERTS_TABLE = "shadow_scores_inserts"  # the last insert into each hour of shadow_scores (migration 014)
+INSERTS_TABLE = "shadow_scores_inserts_5m"  # the last insert per 5 minutes of shadow_scores (migration 016)
 EVIDENCE_MARK = 0  # the row id of each table's watermark
 DRIFT_FIGURES_MARK = 1
+EVIDENCE_OPEN_MARK = 2  # the evidence of the open hour is final below this (016)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # An hour (or a cached drift window) is final once it ended this long ago: rows still in flight
 # rarely land in it after that.
@@ -39,19 +44,30 @@ class Marks(NamedTuple):
     watermark: datetime  # hours below this are finalized (the epoch when never refreshed)
     refreshed_at: datetime  # server time when the refresh that wrote them began
     dirty: list[datetime]  # finalized hours that got rows (late, or re-sent) after that refresh looked
+    # With an open mark: the open hour (the one at the watermark) is final below this and clean; None
+    # when it is not (no such rows, rows of an older hour, or rows landed there since).
+    open_until: datetime | None = None
+    open_refreshed_at: datetime = EPOCH  # when the refresh that wrote the open hour's rows began
 
 
-def read_marks(client: Client, mark: int) -> Marks:
-    """The watermark and the dirty hours below it, in one query over a few small tables (the last
-    insert per hour comes from shadow_scores_inserts, migration 014)."""
+def read_marks(client: Client, mark: int, open_mark: int | None = None) -> Marks:
+    """The watermark and the dirty hours below it (and the open mark, if asked), in one query over a
+    few small tables (the last insert per 5 minutes comes from shadow_scores_inserts_5m, 016)."""
+    margin = f"toIntervalSecond({int(VISIBILITY_MARGIN.total_seconds())})"
     row = client.query(
         f"WITH (SELECT max(watermark) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS mark, "
-        f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS refreshed "
-        "SELECT mark, refreshed, arraySort(groupArrayIf(hour, hour < mark AND last_inserted >= refreshed - "
-        f"toIntervalSecond({int(VISIBILITY_MARGIN.total_seconds())}))) "
-        f"FROM (SELECT hour, max(last_inserted) AS last_inserted FROM {INSERTS_TABLE} GROUP BY hour)",
-        parameters={"id": mark}).result_rows[0]
-    return Marks(row[0].replace(tzinfo=UTC), row[1].replace(tzinfo=UTC), [h.replace(tzinfo=UTC) for h in row[2]])
+        f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS refreshed, "
+        f"(SELECT max(watermark) FROM {WATERMARK_TABLE} FINAL WHERE id = {{open:UInt8}}) AS open_mark, "
+        f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{open:UInt8}}) AS open_refreshed "
+        f"SELECT mark, refreshed, arraySort(groupArrayIf(hour, hour < mark AND hour_last >= refreshed - {margin})), "
+        f"open_mark, open_refreshed, countIf(open_last >= open_refreshed - {margin}) = 0 "
+        f"FROM (SELECT toStartOfHour(bucket) AS hour, max(last_inserted) AS hour_last, "
+        f"maxIf(last_inserted, bucket >= mark AND bucket < open_mark) AS open_last FROM {INSERTS_TABLE} GROUP BY hour)",
+        parameters={"id": mark, "open": 255 if open_mark is None else open_mark}).result_rows[0]
+    watermark, open_until = row[0].replace(tzinfo=UTC), row[3].replace(tzinfo=UTC)
+    clean = open_mark is not None and row[5] and watermark < open_until < watermark + timedelta(hours=1)
+    return Marks(watermark, row[1].replace(tzinfo=UTC), [h.replace(tzinfo=UTC) for h in row[2]],
+                 open_until if clean else None, row[4].replace(tzinfo=UTC))
 
 
 def write_watermark(client: Client, mark: int, watermark: datetime, refreshed_at: datetime) -> None:
@@ -61,6 +77,10 @@ def write_watermark(client: Client, mark: int, watermark: datetime, refreshed_at
 def as_utc(at: datetime) -> datetime:
     """ClickHouse hands back naive UTC datetimes; callers may pass aware ones in any zone."""
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def five_minute_floor(at: datetime) -> datetime:
+    return at.replace(minute=at.minute - at.minute % 5, second=0, microsecond=0)
 
 
 def hour_floor(at: datetime) -> datetime:
