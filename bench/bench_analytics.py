@@ -72,7 +72,7 @@ def main() -> None:
     migrate(client)
     began = time.perf_counter()
     spacing_ms = max(1, int(7 * 86_400_000 / (args.rows / 4)))  # one week of traffic, ending now
-    week_ago = datetime.now(UTC) - timedelta(days=7)
+    week_ago = datetime.now(UTC) - timedelta(milliseconds=spacing_ms * args.rows // 4)
     client.command(_GENERATE, parameters={"rows": args.rows, "spacing_ms": spacing_ms, "start": week_ago},
                    settings={"max_insert_block_size": 1_000_000})
     for table in ("shadow_scores_minute", "shadow_scores_minute_challenger", "shadow_scores_rollup"):
