@@ -27,7 +27,7 @@ from analytics.drift_figures import refresh_drift_figures
 from analytics.evidence import gather_evidence, refresh_evidence
 from analytics.scope import Scope
 from analytics.watermarks import DRIFT_FIGURES_MARK, read_marks
-from analytics.windows import DriftQuery, drift
+from analytics.windows import DriftQuery, DriftRow, drift, drift_columns
 from schemas.clickhouse import connect, migrate
 from schemas.settings import Settings
 
@@ -100,7 +100,7 @@ def main() -> None:
             scope=scope.model_copy(update={"since": last_day}), minutes=60, step_minutes=15, by=["route"]),
         "drift 1-h sliding by 15 min, whole week, by route": DriftQuery(scope=scope, minutes=60, step_minutes=15,
                                                                          by=["route"]),
-        "drift 1-h sliding by 10 min (no stored grid), last day": DriftQuery(
+        "drift 1-h sliding by 10 min, last day": DriftQuery(
             scope=scope.model_copy(update={"since": last_day}), minutes=60, step_minutes=10),
         "drift 1-h tumbling, whole week, exact FINAL": DriftQuery(scope=scope, minutes=60, source="exact"),
     }
@@ -109,6 +109,10 @@ def main() -> None:
         cases[f"{name} (cold)"] = lambda q=query: drift(client, q)
         # As a dashboard or the API sees it: the same query again, closed windows from the results cache.
         cases[f"{name} (repeat, results cache)"] = lambda q=query, cache=DriftCache(): cache.run(client, q)
+    # Thousands of windows: how much of it is building and validating a DriftRow each.
+    week_sliding = drifts["drift 1-h sliding by 15 min, whole week, by route"]
+    cases["drift 1-h sliding by 15 min, whole week, by route, as columns"] = lambda: drift_columns(
+        client, week_sliding, list(DriftRow.model_fields))
     alert_cache = DriftCache()
     cases |= {
         "alerts, 5-min windows over the week (cold)": lambda: evaluate_alerts(client, settings, scope, record=False),
@@ -123,6 +127,32 @@ def main() -> None:
     for name, fn in cases.items():
         ms = timed(fn, args.repeat)
         print(f"{name:<62} {ms:8.1f} ms  ({ms / base:5.1f}x baseline)")
+    # The floor: ClickHouse plans every expression of a query before it reads a row. EXPLAIN of the
+    # very SQL (and parameters) a drift and a promotion read send plans it and reads nothing.
+    recorder = _LastQuery(client)
+    for name, run in {"drift 1-h tumbling, whole week, by route": lambda: drift(
+                          recorder, drifts["drift 1-h tumbling, whole week, by route"], refresh=False),
+                      "promotion evidence": lambda: gather_evidence(recorder, scope, 0.85, with_outcomes=False,
+                                                                    refresh=False)}.items():
+        run()
+        sql, parameters, query_settings = recorder.last
+        ms = timed(lambda: client.query(f"EXPLAIN {sql}", parameters=parameters, settings=query_settings), args.repeat)
+        print(f"{'floor: planning alone (EXPLAIN) of ' + name:<62} {ms:8.1f} ms  ({ms / base:5.1f}x baseline)")
+
+
+class _LastQuery:
+    """A client that remembers the SQL, parameters and settings of its last query."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.last: tuple = ()
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def query(self, sql: str, parameters=None, settings=None):
+        self.last = (sql, parameters, settings)
+        return self._client.query(sql, parameters=parameters, settings=settings)
 
 
 if __name__ == "__main__":
