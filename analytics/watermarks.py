@@ -47,7 +47,9 @@ class Marks(NamedTuple):
     # With an open mark: the open hour (the one at the watermark) is final below this and clean; None
     # when it is not (no such rows, rows of an older hour, or rows landed there since).
     open_until: datetime | None = None
-    open_refreshed_at: datetime = EPOCH  # when the refresh that wrote the open hour's rows began
+
+
+_NO_MARK = 255  # the id of no mark: read_marks without an open mark
 
 
 def read_marks(client: Client, mark: int, open_mark: int | None = None) -> Marks:
@@ -60,14 +62,14 @@ def read_marks(client: Client, mark: int, open_mark: int | None = None) -> Marks
         f"(SELECT max(watermark) FROM {WATERMARK_TABLE} FINAL WHERE id = {{open:UInt8}}) AS open_mark, "
         f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{open:UInt8}}) AS open_refreshed "
         f"SELECT mark, refreshed, arraySort(groupArrayIf(hour, hour < mark AND hour_last >= refreshed - {margin})), "
-        f"open_mark, open_refreshed, countIf(open_last >= open_refreshed - {margin}) = 0 "
+        f"open_mark, countIf(open_last >= open_refreshed - {margin}) = 0 "
         f"FROM (SELECT toStartOfHour(bucket) AS hour, max(last_inserted) AS hour_last, "
         f"maxIf(last_inserted, bucket >= mark AND bucket < open_mark) AS open_last FROM {INSERTS_TABLE} GROUP BY hour)",
-        parameters={"id": mark, "open": 255 if open_mark is None else open_mark}).result_rows[0]
+        parameters={"id": mark, "open": _NO_MARK if open_mark is None else open_mark}).result_rows[0]
     watermark, open_until = row[0].replace(tzinfo=UTC), row[3].replace(tzinfo=UTC)
-    clean = open_mark is not None and row[5] and watermark < open_until < watermark + timedelta(hours=1)
+    clean = open_mark is not None and row[4] and watermark < open_until < watermark + timedelta(hours=1)
     return Marks(watermark, row[1].replace(tzinfo=UTC), [h.replace(tzinfo=UTC) for h in row[2]],
-                 open_until if clean else None, row[4].replace(tzinfo=UTC))
+                 open_until if clean else None)
 
 
 def write_watermark(client: Client, mark: int, watermark: datetime, refreshed_at: datetime) -> None:
