@@ -17,9 +17,8 @@ from typing import NamedTuple
 from clickhouse_connect.driver.client import Client
 
 __all__ = ["WATERMARK_TABLE", "INSERTS_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "EVIDENCE_OPEN_MARK", "SETTLE",
-           "VISIBILITY_MARGIN",
-           "REFRESH_EVERY", "server_now", "Marks", "read_marks", "write_watermark", "as_utc", "five_minute_floor",
-           "hour_floor", "day_floor", "EPOCH"]
+           "VISIBILITY_MARGIN", "REFRESH_EVERY", "server_now", "Marks", "read_marks", "write_watermark", "as_utc",
+           "five_minute_floor", "hour_floor", "day_floor", "EPOCH"]
 
 WATERMARK_TABLE = "shadow_evidence_watermark"
 INSERTS_TABLE = "shadow_scores_inserts_5m"  # the last insert per 5 minutes of shadow_scores (migration 016)
