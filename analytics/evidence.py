@@ -119,7 +119,7 @@ def refresh_evidence(client: Client, now: datetime | None = None) -> int:
     began = server_now(client)
     marks = read_marks(client, EVIDENCE_MARK)
     watermark, dirty = marks.watermark, marks.dirty
-    target = ((now or began) - SETTLE).replace(minute=0, second=0, microsecond=0)
+    target = hour_floor((now or began) - SETTLE)
     ranges = [(h, h + timedelta(hours=1)) for h in dirty]
     if target > watermark:
         # A day at a time, only days with rows: the control side of the paired join stays small.

@@ -48,27 +48,31 @@ class Marks(NamedTuple):
     open_until: datetime | None = None
 
 
-_NO_MARK = 255  # the id of no mark: read_marks without an open mark
-
-
 def read_marks(client: Client, mark: int, open_mark: int | None = None) -> Marks:
     """The watermark and the dirty hours below it (and the open mark, if asked), in one query over a
     few small tables (the last insert per 5 minutes comes from shadow_scores_inserts_5m, 016)."""
     margin = f"toIntervalSecond({int(VISIBILITY_MARGIN.total_seconds())})"
+    # The open mark's parts only when asked: drift reads run this on every query, and ClickHouse plans
+    # every expression.
+    open_with, open_select, open_inner = ("", "", "") if open_mark is None else (
+        f", (SELECT max(watermark) FROM {WATERMARK_TABLE} FINAL WHERE id = {{open:UInt8}}) AS open_mark, "
+        f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{open:UInt8}}) AS open_refreshed",
+        f", open_mark, countIf(open_last >= open_refreshed - {margin}) = 0",
+        ", maxIf(last_inserted, bucket >= mark AND bucket < open_mark) AS open_last")
     row = client.query(
         f"WITH (SELECT max(watermark) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS mark, "
-        f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS refreshed, "
-        f"(SELECT max(watermark) FROM {WATERMARK_TABLE} FINAL WHERE id = {{open:UInt8}}) AS open_mark, "
-        f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{open:UInt8}}) AS open_refreshed "
-        f"SELECT mark, refreshed, arraySort(groupArrayIf(hour, hour < mark AND hour_last >= refreshed - {margin})), "
-        f"open_mark, countIf(open_last >= open_refreshed - {margin}) = 0 "
-        f"FROM (SELECT toStartOfHour(bucket) AS hour, max(last_inserted) AS hour_last, "
-        f"maxIf(last_inserted, bucket >= mark AND bucket < open_mark) AS open_last FROM {INSERTS_TABLE} GROUP BY hour)",
-        parameters={"id": mark, "open": _NO_MARK if open_mark is None else open_mark}).result_rows[0]
-    watermark, open_until = row[0].replace(tzinfo=UTC), row[3].replace(tzinfo=UTC)
-    clean = open_mark is not None and row[4] and watermark < open_until < watermark + timedelta(hours=1)
-    return Marks(watermark, row[1].replace(tzinfo=UTC), [h.replace(tzinfo=UTC) for h in row[2]],
-                 open_until if clean else None)
+        f"(SELECT max(refreshed_at) FROM {WATERMARK_TABLE} FINAL WHERE id = {{id:UInt8}}) AS refreshed{open_with} "
+        "SELECT mark, refreshed, "
+        f"arraySort(groupArrayIf(hour, hour < mark AND hour_last >= refreshed - {margin})){open_select} "
+        f"FROM (SELECT toStartOfHour(bucket) AS hour, max(last_inserted) AS hour_last{open_inner} "
+        f"FROM {INSERTS_TABLE} GROUP BY hour)",
+        parameters={"id": mark} if open_mark is None else {"id": mark, "open": open_mark}).result_rows[0]
+    marks = Marks(row[0].replace(tzinfo=UTC), row[1].replace(tzinfo=UTC), [h.replace(tzinfo=UTC) for h in row[2]])
+    if open_mark is None:
+        return marks
+    open_until, clean = row[3].replace(tzinfo=UTC), row[4]
+    in_open_hour = marks.watermark < open_until < marks.watermark + timedelta(hours=1)
+    return marks._replace(open_until=open_until if clean and in_open_hour else None)
 
 
 def write_watermark(client: Client, mark: int, watermark: datetime, refreshed_at: datetime) -> None:
