@@ -175,26 +175,26 @@ def _summary(client: Client, scope: Scope, refresh: bool, rollup: bool) -> list[
     open_until = marks.open_until if rollup and marks.open_until and hi == watermark and lo <= watermark \
         and until >= marks.open_until else None
     # A clean complete day inside [lo, hi) comes from its day row, every other clean hour from its row.
-    day_used = ("({d} >= {{lo:DateTime('UTC')}} AND {d} + INTERVAL 1 DAY <= {{hi:DateTime('UTC')}} "
-                "AND NOT has({{dirty_days:Array(DateTime('UTC'))}}, {d}))")
+    # Dirty terms only when some hour is dirty: ClickHouse plans every term before it reads a row.
+    day_used = ("({d} >= {{lo:DateTime('UTC')}} AND {d} + INTERVAL 1 DAY <= {{hi:DateTime('UTC')}}"
+                + (" AND NOT has({{dirty_days:Array(DateTime('UTC'))}}, {d}))" if dirty else ")"))
     rolled = ("(span_hours = 24 AND " + day_used.format(d="hour") + ") OR (span_hours = 1 "
               "AND hour >= {lo:DateTime('UTC')} AND hour < {hi:DateTime('UTC')} "
-              "AND NOT has({dirty:Array(DateTime('UTC'))}, hour) "
-              "AND NOT " + day_used.format(d="toStartOfDay(hour)") + ")"
+              + ("AND NOT has({dirty:Array(DateTime('UTC'))}, hour) " if dirty else "")
+              + "AND NOT " + day_used.format(d="toStartOfDay(hour)") + ")"
               + (" OR (span_hours = 0 AND hour = {hi:DateTime('UTC')} AND open_until = {open_until:DateTime('UTC')})"
                  if open_until else ""))
     # Everything not rolled up, as plain time ranges: the skip index can prune ranges, not a NOT(...).
-    raw_ranges = [(EPOCH, lo), (open_until or hi, datetime(2200, 1, 1, tzinfo=UTC))]
+    raw_ranges = [(EPOCH, lo)] if lo > EPOCH else []
+    raw_ranges += [(open_until or hi, datetime(2200, 1, 1, tzinfo=UTC))]
     raw_ranges += [(h, h + timedelta(hours=1)) for h in dirty if lo <= h < hi]
     range_params = {f"raw{i}_{end}": at for i, pair in enumerate(raw_ranges) for end, at in zip(("lo", "hi"), pair)}
     raw = f"{scope.where()} AND (" + " OR ".join(
         f"(ts_request >= {{raw{i}_lo:DateTime64(3, 'UTC')}} AND ts_request < {{raw{i}_hi:DateTime64(3, 'UTC')}})"
         for i in range(len(raw_ranges))) + ")"
     combine = ",\n    ".join(f"{how}({name}) AS {name}" for name, (_, how) in _FIELDS.items())
-    app_version = ("({app:String} = '' OR app = {app:String}) "
-                   "AND ({scorer_version:String} = '' OR scorer_version = {scorer_version:String})")
     sql = (f"SELECT challenger,\n    {combine}\nFROM (\n"
-           f"SELECT {_COLUMNS} FROM {EVIDENCE_TABLE} FINAL WHERE {app_version} AND ({rolled})\n"
+           f"SELECT {_COLUMNS} FROM {EVIDENCE_TABLE} FINAL WHERE {scope.where(None)} AND ({rolled})\n"
            f"UNION ALL\nSELECT {_COLUMNS} FROM ({_hourly_sql(raw)})\n)\nGROUP BY challenger ORDER BY challenger")
     dirty_days = sorted({day_floor(h) for h in dirty})
     return list(client.query(sql, parameters={**params, **range_params, "lo": lo, "hi": hi, "dirty": dirty,

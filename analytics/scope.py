@@ -26,11 +26,17 @@ class Scope(BaseModel):
     since: datetime | None = None
     until: datetime | None = None
 
-    def where(self, time_column: str = "ts_request") -> str:
-        """A WHERE fragment with {…} parameters; pair it with `params()`."""
-        return (f"({{app:String}} = '' OR app = {{app:String}}) "
-                f"AND ({{scorer_version:String}} = '' OR scorer_version = {{scorer_version:String}}) "
-                f"AND {time_column} >= {{since:DateTime64(3, 'UTC')}} AND {time_column} < {{until:DateTime64(3, 'UTC')}}")
+    def where(self, time_column: str | None = "ts_request") -> str:
+        """A WHERE fragment with {…} parameters; pair it with `params()`. Only the bounds that are set:
+        ClickHouse plans every term of a query before it reads a row, even `'' = ''`.
+        `time_column=None` leaves the time bounds out (for tables that are not keyed by request time)."""
+        terms = [f"{name} = {{{name}:String}}" for name in ("app", "scorer_version") if getattr(self, name)]
+        if time_column is not None:
+            if self.since is not None:
+                terms.append(f"{time_column} >= {{since:DateTime64(3, 'UTC')}}")
+            if self.until is not None:
+                terms.append(f"{time_column} < {{until:DateTime64(3, 'UTC')}}")
+        return " AND ".join(terms) or "true"
 
     def params(self) -> dict[str, Any]:
         return {"app": self.app, "scorer_version": self.scorer_version,

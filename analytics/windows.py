@@ -110,32 +110,40 @@ def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) 
         f"toStartOfInterval({ts}, toIntervalMinute({q.minutes}))"
     dims = "".join(f", {d}" for d in q.by)
     select = ",\n    ".join(f"{expr} AS {name}" for name, expr in exprs.items())
-    challenger = "({challenger:String} = '' OR challenger = {challenger:String})"
+    # Only the terms that apply: ClickHouse plans every term before it reads a row (~15-20 ms a read).
+    challenger = " AND challenger = {challenger:String}" if q.challenger else ""
     order = f"ORDER BY challenger{dims}, window_start"
-    states_where, having, params = f"{tier_filter}{q.scope.where(ts)} AND {challenger}", [], {}
-    if step != q.minutes:  # windows start in [since, until): one starting earlier would see part of its rows
+    states_where, having, params = f"{tier_filter}{q.scope.where(ts)}{challenger}", [], {}
+    if step != q.minutes and q.scope.since is not None:  # windows start in [since, until): one starting
+        # earlier would see part of its rows
         having.append("window_start >= {since:DateTime64(3, 'UTC')}")
     if figures is not None:
         watermark, dirty = figures
         end = f"window_start + toIntervalMinute({q.minutes})"
+        until = q.scope.until is not None
         # States only for windows no stored figure can answer: reaching past the watermark or the query's
         # end (partial, as without figures), or overlapping a dirty hour.
-        needed, params = _states_needed(q.minutes, step, dirty)
+        needed, params = _states_needed(q.minutes, step, dirty, until)
         states_where += f" AND ({needed})"
-        having.append(f"({end} > {{fig_watermark:DateTime('UTC')}} OR {end} > {{until:DateTime64(3, 'UTC')}} "
-                      f"OR {_overlaps_dirty('window_start', q.minutes)})")
+        partial = [f"{end} > {{fig_watermark:DateTime('UTC')}}"]
+        if until:
+            partial.append(f"{end} > {{until:DateTime64(3, 'UTC')}}")
+        if dirty:
+            partial.append(_overlaps_dirty("window_start", q.minutes))
+        having.append(f"({' OR '.join(partial)})")
     states = (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
               f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start"
               + (f"\nHAVING {' AND '.join(having)}" if having else ""))
     if figures is None:
         return f"{states}\n{order}", {}
+    ends_by = "least({fig_watermark:DateTime('UTC')}, {until:DateTime64(3, 'UTC')})" if until else \
+        "{fig_watermark:DateTime('UTC')}"
     stored = (f"SELECT challenger{dims}, bucket AS window_start, {', '.join(exprs)}\n"
               f"FROM {FIGURES_TABLE} FINAL\n"
-              f"WHERE bucket_minutes = {q.minutes} AND {_split(q)} AND {q.scope.where('bucket')} AND {challenger} "
+              f"WHERE bucket_minutes = {q.minutes} AND {_split(q)} AND {q.scope.where('bucket')}{challenger} "
               f"AND phase IN ({', '.join(map(str, range(0, q.minutes, step)))}) "
-              f"AND bucket + toIntervalMinute({q.minutes}) <= least({{fig_watermark:DateTime('UTC')}}, "
-              "{until:DateTime64(3, 'UTC')}) "
-              f"AND NOT {_overlaps_dirty('bucket', q.minutes)}")
+              f"AND bucket + toIntervalMinute({q.minutes}) <= {ends_by}"
+              + (f" AND NOT {_overlaps_dirty('bucket', q.minutes)}" if dirty else ""))
     return (f"SELECT * FROM (\n{stored}\nUNION ALL\n{states}\n)\n{order}",
             {"fig_watermark": watermark, "fig_dirty": dirty, **params})
 
@@ -146,17 +154,19 @@ def _overlaps_dirty(start: str, minutes: int) -> str:
             "{fig_dirty:Array(DateTime('UTC'))})")
 
 
-def _states_needed(minutes: int, step: int, dirty: list[datetime]) -> tuple[str, dict]:
+def _states_needed(minutes: int, step: int, dirty: list[datetime], until: bool) -> tuple[str, dict]:
     """(WHERE term, parameters): the buckets of windows that are not read from stored figures.
 
     A window starting at s covers buckets [s, s + minutes), and starts on the step grid; the watermark
     and dirty hours are whole hours, the query's end may be any bucket bound. So such windows need the
     buckets from the watermark - reach (reach = minutes - step), after the query's end - minutes, and
-    around dirty hours. Explicit ranges, so the primary key can use them.
+    around dirty hours. Explicit ranges, so the primary key can use them. `until`: whether the query
+    has an end.
     """
     reach = minutes - step
-    terms = ["bucket >= {fig_watermark:DateTime('UTC')} - toIntervalMinute(%d)" % reach,
-             "bucket > {until:DateTime64(3, 'UTC')} - toIntervalMinute(%d)" % minutes]
+    terms = ["bucket >= {fig_watermark:DateTime('UTC')}" + (f" - toIntervalMinute({reach})" if reach else "")]
+    if until:
+        terms.append(f"bucket > {{until:DateTime64(3, 'UTC')}} - toIntervalMinute({minutes})")
     params: dict[str, datetime] = {}
     spans: list[list[datetime]] = []
     for hour in sorted(dirty):
