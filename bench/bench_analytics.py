@@ -113,11 +113,8 @@ def main() -> None:
     week_sliding = drifts["drift 1-h sliding by 15 min, whole week, by route"]
     cases["drift 1-h sliding by 15 min, whole week, by route, as columns"] = lambda: drift_columns(
         client, week_sliding, list(DriftRow.model_fields))
-    alert_cache = DriftCache()
     cases |= {
-        "alerts, 5-min windows over the week (cold)": lambda: evaluate_alerts(client, settings, scope, record=False),
-        "alerts, 5-min windows over the week (repeat, results cache)": lambda: evaluate_alerts(
-            client, settings, scope, record=False, cache=alert_cache),
+        "alerts, 5-min windows over the week": lambda: evaluate_alerts(client, settings, scope, record=False),
         "promotion evidence (rollup + raw tail, exact)": lambda: gather_evidence(client, scope, 0.85,
                                                                                  with_outcomes=False),
         "promotion evidence (every pair, no rollup)": lambda: gather_evidence(client, scope, 0.85, with_outcomes=False,
