@@ -122,15 +122,15 @@ def render(overview: Overview) -> RenderableType:
 
 
 def registered_challengers(settings: Settings) -> list[RegisteredChallenger]:
-    """The run-time registry (read only); before any worker seeded it, the configured challengers."""
+    """The run-time registry (read only), with the configured challengers a worker would seed at start."""
     import redis.asyncio as aioredis
 
     from stream_agents.registry import ChallengerRegistry, registry_prefix
 
     async def load() -> list[RegisteredChallenger]:
         async with aioredis.Redis.from_url(settings.redis_url) as client:
-            version, configs = await ChallengerRegistry(client, registry_prefix(settings.topic_prefix)).load()
-        configs = configs if version else list(settings.challengers)
+            _, configs = await ChallengerRegistry(client, registry_prefix(settings.topic_prefix)).view(
+                settings.challengers)
         return [RegisteredChallenger(name=c.name, model=c.model, control=c.control) for c in configs]
 
     return asyncio.run(load())

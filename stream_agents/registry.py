@@ -2,23 +2,31 @@
 
 Layout (prefix = "<topic_prefix>shadow"): `<prefix>:challengers` maps name -> ChallengerConfig JSON;
 `<prefix>:challengers:version` is bumped in the same transaction as every change, so workers poll
-one small key and reload only when it moved. SHADOW_CHALLENGERS seeds the registry once (the first
-worker to start), so a challenger removed at run time does not come back with the next restart.
+one small key and reload only when it moved.
+
+SHADOW_CHALLENGERS seeds the registry once per configuration change: `<prefix>:challengers:seeded`
+holds the digest of the configured list last applied and the digest of each entry in it. A seed with
+the same list (every worker start, every `challengers add|remove`) writes nothing; an edited list
+applies only the entries that are new or changed since the last seed. So a challenger removed or
+changed at run time stays removed or changed until its entry in SHADOW_CHALLENGERS is edited.
+Reading the registry never seeds it (`view` shows what a seed would give, without writing).
 API keys are stored as given: protect Redis like any secret store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 from pydantic import ValidationError
 
 from schemas.errors import ConfigError
 from schemas.settings import ChallengerConfig
 
-__all__ = ["ChallengerRegistry", "registry_prefix", "config_to_json"]
+__all__ = ["ChallengerRegistry", "registry_prefix", "config_to_json", "configuration_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,27 @@ def config_to_json(config: ChallengerConfig) -> str:
     return json.dumps(data, sort_keys=True)
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def configuration_digest(challengers: list[ChallengerConfig]) -> tuple[str, dict[str, str]]:
+    """(digest of the whole configured list, digest of each entry by name); order does not matter."""
+    entries = {config.name: _digest(config_to_json(config)) for config in challengers}
+    return _digest(json.dumps(entries, sort_keys=True)), entries
+
+
+def _seed_record(raw: bytes | str | None) -> tuple[str | None, dict[str, str]]:
+    """The stored seed record; an absent one, or the bare "1" older versions wrote, knows no entries."""
+    if raw is None:
+        return None, {}
+    try:
+        record = json.loads(raw)
+        return str(record["digest"]), {str(k): str(v) for k, v in record["entries"].items()}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None, {}
+
+
 class ChallengerRegistry:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self._redis = client
@@ -41,41 +70,57 @@ class ChallengerRegistry:
         self._seeded = f"{prefix}:challengers:seeded"
 
     async def seed(self, challengers: list[ChallengerConfig]) -> bool:
-        """Upsert the configured challengers (SHADOW_CHALLENGERS); True if the registry changed.
+        """Apply the configured challengers (SHADOW_CHALLENGERS) once per change of that list; True if written.
 
-        Configuration wins for the names it lists, so an edited SHADOW_CHALLENGERS takes effect at
-        the next start; challengers added at run time under other names are kept.
+        The same list as the last seed writes nothing, so run-time removals and changes stick. An edited
+        list applies the entries that are new or changed since the last seed (configuration wins for
+        those names); entries it no longer lists, and challengers added at run time, are left alone.
         """
-        if not challengers:
-            await self._redis.set(self._seeded, b"1", nx=True)
-            return False
-        wanted = {config.name: config_to_json(config) for config in challengers}
-        current = await self._redis.hmget(self._hash, list(wanted))
-        changed = {name: blob for (name, blob), old in zip(wanted.items(), current)
-                   if old is None or (old.decode() if isinstance(old, bytes) else old) != blob}
-        if not changed:
-            return False
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._seeded, b"1")
-            pipe.hset(self._hash, mapping=changed)
-            pipe.incr(self._version)
-            await pipe.execute()
-        return True
+        digest, entries = configuration_digest(challengers)
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(self._seeded)
+                    seeded_digest, seeded_entries = _seed_record(await pipe.get(self._seeded))
+                    if seeded_digest == digest:
+                        return False
+                    changed = {config.name: config_to_json(config) for config in challengers
+                               if seeded_entries.get(config.name) != entries[config.name]}
+                    pipe.multi()
+                    pipe.set(self._seeded, json.dumps({"digest": digest, "entries": entries}, sort_keys=True))
+                    if changed:
+                        pipe.hset(self._hash, mapping=changed)
+                        pipe.incr(self._version)
+                    await pipe.execute()
+                    return bool(changed)
+                except WatchError:  # another process seeded at the same moment: read its record again
+                    continue
+
+    async def view(self, challengers: list[ChallengerConfig]) -> tuple[int, list[ChallengerConfig]]:
+        """What `load` gives after `seed(challengers)`, without writing: for readers (list, GET)."""
+        version, configs = await self.load()
+        digest, entries = configuration_digest(challengers)
+        seeded_digest, seeded_entries = _seed_record(await self._redis.get(self._seeded))
+        if seeded_digest == digest:
+            return version, configs
+        pending = {c.name: c for c in challengers if seeded_entries.get(c.name) != entries[c.name]}
+        if not pending:
+            return version, configs
+        merged = {c.name: c for c in configs} | pending
+        return version, [merged[name] for name in sorted(merged)]
 
     async def put(self, config: ChallengerConfig) -> None:
         """Add or replace a challenger; every worker picks it up at its next refresh."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._seeded, b"1")  # a registry written by hand is never seeded over
             pipe.hset(self._hash, config.name, config_to_json(config))
             pipe.incr(self._version)
             await pipe.execute()
 
     async def remove(self, name: str) -> bool:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._seeded, b"1")
             pipe.hdel(self._hash, name)
             pipe.incr(self._version)
-            removed, _ = (await pipe.execute())[1:]
+            removed, _ = await pipe.execute()
         return bool(removed)
 
     async def version(self) -> int:

@@ -42,8 +42,7 @@ async def _act(args: argparse.Namespace, settings: Settings) -> int:
     async with aioredis.Redis.from_url(settings.redis_url) as client:
         registry = ChallengerRegistry(client, registry_prefix(settings.topic_prefix))
         if args.action == "list":
-            await registry.seed(settings.challengers)  # what a worker would start with
-            version, configs = await registry.load()
+            version, configs = await registry.view(settings.challengers)  # read only: what a worker starts with
             if args.json_config is not None:
                 print(json.dumps([c.model_dump(mode="json") for c in configs]))
                 return 0
@@ -67,8 +66,8 @@ async def _act(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"no challenger named {args.name!r} in the registry")
         print(f"removed {args.name} (registry version {await registry.version()})")
         if any(c.name == args.name for c in settings.challengers):
-            print(f"note: {args.name} is listed in SHADOW_CHALLENGERS and returns when a worker starts; "
-                  "remove it there too", file=sys.stderr)
+            print(f"note: {args.name} is listed in SHADOW_CHALLENGERS; it stays removed until its entry there "
+                  "is edited (then that edit is applied): remove it there too", file=sys.stderr)
         return 0
 
 

@@ -31,14 +31,14 @@ async def _config(state: ApiState, name: str) -> ChallengerConfig:
 
 @router.get("", response_model=list[ChallengerConfig], summary="Registered challengers (API keys masked)")
 async def list_challengers(state: State) -> list[ChallengerConfig]:
-    await state.challengers.seed(state.settings.challengers)  # what a worker would start with
-    return (await state.challengers.load())[1]
+    # what a worker would start with, read only: a GET never writes the registry
+    return (await state.challengers.view(state.settings.challengers))[1]
 
 
 @router.post("", response_model=DeployResult, status_code=201,
              summary="Deploy a challenger: add or replace it; every worker follows without restart")
 async def deploy(state: State, config: ChallengerConfig, response: Response) -> DeployResult:
-    await state.challengers.seed(state.settings.challengers)
+    await state.challengers.seed(state.settings.challengers)  # writes only if the configured list changed
     _, current = await state.challengers.load()
     replaced = any(c.name == config.name for c in current)
     await state.challengers.put(config)
@@ -49,7 +49,7 @@ async def deploy(state: State, config: ChallengerConfig, response: Response) -> 
 
 @router.delete("/{name}", response_model=RemoveResult, summary="Remove a challenger; workers stop calling it")
 async def remove(state: State, name: str) -> RemoveResult:
-    await state.challengers.seed(state.settings.challengers)
+    await state.challengers.seed(state.settings.challengers)  # writes only if the configured list changed
     if not await state.challengers.remove(name):
         raise HTTPException(404, f"no challenger named {name!r} in the registry")
     return RemoveResult(name=name, removed=True, registry_version=await state.challengers.version())

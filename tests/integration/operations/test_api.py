@@ -10,6 +10,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
+from schemas.settings import ChallengerConfig
 from shadow_optic.api import create_api
 from tests.integration.analytics.synthetic import insert, make_records
 
@@ -120,3 +121,22 @@ def test_promote_rollback_and_history(api):
     assert [h["challenger"] for h in history] == ["better-pricey", "better-cheap", "worse"]
     status = client.get("/status", params={"lag_check": False}).json()
     assert status["champion"]["champion"] == "better-cheap" and status["lag"] is None
+
+
+def test_a_configured_challenger_removed_or_changed_at_run_time_stays_so(pipeline_settings, clickhouse):
+    configured = [{"name": "cfg-a", "base_url": "http://127.0.0.1:9/v1", "model": "a"},
+                  {"name": "cfg-b", "base_url": "http://127.0.0.1:9/v1", "model": "b"}]
+    settings = pipeline_settings.model_copy(update={"challengers": [ChallengerConfig(**c) for c in configured]})
+    with TestClient(create_api(settings)) as client:
+        state = client.app.state.api
+        listed = client.get("/challengers").json()
+        assert [c["name"] for c in listed] == ["cfg-a", "cfg-b"]
+        assert client.portal.call(state.challengers.version) == 0  # a GET wrote nothing
+        assert client.delete("/challengers/cfg-a").status_code == 200
+        changed = client.post("/challengers", json={**configured[1], "timeout_s": 4})
+        assert changed.status_code == 200 and changed.json()["replaced"] is True
+        for _ in range(2):  # later reads and writes do not bring the configuration back
+            assert [(c["name"], c["timeout_s"]) for c in client.get("/challengers").json()] == [("cfg-b", 4.0)]
+        assert client.post("/challengers", json={"name": "run-c", "base_url": "http://x/v1", "model": "c"}
+                           ).status_code == 201
+        assert [c["name"] for c in client.get("/challengers").json()] == ["cfg-b", "run-c"]

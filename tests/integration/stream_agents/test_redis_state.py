@@ -174,6 +174,44 @@ def test_registry_follows_configuration_and_run_time_changes(stack_settings):
     assert seeded and not unchanged and removed and reseeded
     assert [c.name for c in first] == ["a"] and first[0].api_key.get_secret_value() == "sk-secret"
     by_name = {c.name: c for c in last}
-    assert sorted(by_name) == ["a", "b"]  # configuration wins for the names it lists
+    assert sorted(by_name) == ["a", "b"]  # an edited entry is applied again, run-time additions are kept
     assert by_name["a"].base_url == "http://a2/v1" and by_name["b"].rate_limit_rps == 5
     assert v3 > v1
+
+
+def test_run_time_removal_and_change_stick_until_the_configuration_changes(stack_settings):
+    a = ChallengerConfig(name="a", base_url="http://a/v1", model="a")
+    b = ChallengerConfig(name="b", base_url="http://b/v1", model="b")
+    c = ChallengerConfig(name="c", base_url="http://c/v1", model="c")
+
+    async def body(client, prefix):
+        registry = ChallengerRegistry(client, prefix)
+        await registry.seed([a, b])
+        await registry.remove("a")  # removed at run time
+        await registry.put(b.model_copy(update={"timeout_s": 3.0}))  # changed at run time
+        version = await registry.version()
+        again = [await registry.seed([b, a]) for _ in range(3)]  # restarts, API calls: same list, any order
+        after_restarts = await registry.load()
+        viewed = await registry.view([a, b])  # a reader: no write
+        unchanged_version = await registry.version()
+        edited = await registry.seed([a, b, c])  # the configuration changes: only the new entry is applied
+        return version, again, after_restarts, viewed, unchanged_version, edited, await registry.load()
+
+    version, again, (v2, after_restarts), viewed, unchanged_version, edited, (_, last) = _run(stack_settings, body)
+    assert again == [False, False, False] and v2 == version == unchanged_version
+    assert [(x.name, x.timeout_s) for x in after_restarts] == [("b", 3.0)]
+    assert viewed == (v2, after_restarts)
+    assert edited and [(x.name, x.timeout_s) for x in last] == [("b", 3.0), ("c", 30.0)]
+
+
+def test_a_reader_sees_the_configuration_before_any_seed_without_writing(stack_settings):
+    a = ChallengerConfig(name="a", base_url="http://a/v1", model="a")
+
+    async def body(client, prefix):
+        registry = ChallengerRegistry(client, prefix)
+        await registry.put(ChallengerConfig(name="z", base_url="http://z/v1", model="z"))
+        viewed = await registry.view([a])
+        return viewed, await registry.load(), await client.exists(f"{prefix}:challengers:seeded")
+
+    (_, viewed), (_, stored), seeded_key = _run(stack_settings, body)
+    assert [x.name for x in viewed] == ["a", "z"] and [x.name for x in stored] == ["z"] and seeded_key == 0
