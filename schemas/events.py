@@ -21,6 +21,7 @@ __all__ = [
     "InferenceEvent",
     "ShadowStatus",
     "ShadowResult",
+    "Judgment",
     "ScoredRecord",
     "OutcomeFeedback",
     "DecisionRecord",
@@ -120,6 +121,33 @@ class ShadowResult(_Model):
     ts_called: datetime
 
 
+class Judgment(_Model):
+    """What a judge said of one (event, challenger) pair: one row of shadow_judgments.
+
+    Pairwise (`pairwise-1:<model>`): `score` is the challenger's points, the mean over both orders
+    (win 1, tie 0.5, loss 0), and `flipped` marks a verdict that followed the slot. Rubric
+    (`judge-1:<model>`, G-Eval style, 0-1 per criterion): `faithfulness` is agreement with
+    production's facts (an equivalence signal), `quality` the answer's own quality.
+    `status` is `judged`, or `not_judged` with the `reason` (no record, empty answer, judge error,
+    budget spent): such pairs are counted and left out of the win rate.
+    """
+
+    judge_version: str
+    judge_model: str
+    status: Literal["judged", "not_judged"]
+    reason: str = ""
+    score: float | None = Field(None, ge=0, le=1)
+    flipped: bool = False
+    length_ratio: float | None = None  # challenger / production characters: judges favour length
+    faithfulness: float | None = None
+    quality: float | None = None
+    quality_production: float | None = None
+    conciseness: float | None = None
+    refusal: bool | None = None
+    cost_usd: float = 0.0
+    ts_judged: datetime
+
+
 class ScoredRecord(_Model):
     """One row of shadow_scores; (event_id, challenger, scorer_version) is its identity."""
 
@@ -158,7 +186,6 @@ class ScoredRecord(_Model):
     production_cost_usd: float = 0.0
     challenger_cost_usd: float = 0.0
     cost_delta_usd: float = 0.0
-    judge_score: float | None = None
     scorer_version: str
     # --- scoring fields added by migration 010 (stream_agents/scoring/); all optional ---
     # Token deltas: challenger - production (completion and prompt + completion).
@@ -176,15 +203,9 @@ class ScoredRecord(_Model):
     # Numeric outputs (regressors, scores): |challenger - production| and that over |production|.
     numeric_abs_error: float | None = None
     numeric_rel_error: float | None = None
-    # LLM judge (G-Eval style, 1-5 normalised to 0-1), challenger answer against production's.
-    judge_faithfulness: float | None = None
-    judge_quality: float | None = None
-    judge_conciseness: float | None = None
-    judge_quality_production: float | None = None
-    judge_refusal: bool | None = None
-    judge_repeats: int = 0
-    judge_noise: float | None = None  # mean std of a criterion across repeats (the judge's own noise)
-    judge_model: str = ""
+    # The judge's verdict on this pair, if one was asked: written to shadow_judgments (its own table,
+    # keyed by judge version), never to shadow_scores, so a judge does not split the scorer version.
+    judgment: Judgment | None = None
 
 
 class OutcomeFeedback(_Model):

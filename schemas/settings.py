@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import Topics
 
-__all__ = ["Settings", "ChallengerConfig", "ModelPrice"]
+__all__ = ["Settings", "ChallengerConfig", "ModelPrice", "BUILTIN_PRICES"]
 
 
 def _default_state_dir() -> Path:
@@ -33,6 +33,17 @@ class ModelPrice(BaseModel):
         return (prompt_tokens * self.input_per_1k + completion_tokens * self.output_per_1k) / 1000.0
 
 
+# List prices (USD per 1k tokens) of the models of the demo scenarios, by model name, never by role:
+# the same model costs the same as production, control or challenger. Sources: data/README.md.
+BUILTIN_PRICES: dict[str, ModelPrice] = {
+    "gpt-4": ModelPrice(input_per_1k=0.03, output_per_1k=0.06),
+    "text-davinci-003": ModelPrice(input_per_1k=0.02, output_per_1k=0.02),
+    "llama-2-70b-chat-hf": ModelPrice(input_per_1k=0.0009, output_per_1k=0.0009),
+    "falcon-40b-instruct": ModelPrice(input_per_1k=0.0008, output_per_1k=0.0008),  # illustrative
+    "alpaca-7b": ModelPrice(input_per_1k=0.0002, output_per_1k=0.0002),  # illustrative
+}
+
+
 class ChallengerConfig(BaseModel):
     """A model that receives a replay of sampled production traffic."""
 
@@ -47,7 +58,7 @@ class ChallengerConfig(BaseModel):
     timeout_s: float = Field(30.0, gt=0)
     api_key: SecretStr | None = None
     control: bool = Field(False, description="The production model asked again: measures the noise floor")
-    price: ModelPrice = ModelPrice()
+    price: ModelPrice | None = Field(None, description="unset: the price table's entry for `model`")
     # Limits shared by all workers (Redis); None = unlimited.
     rate_limit_rps: float | None = Field(None, gt=0, description="calls per second across all workers")
     rate_limit_burst: int = Field(1, ge=1, description="calls allowed at once above the steady rate")
@@ -93,7 +104,8 @@ class Settings(BaseSettings):
 
     # Worker
     challengers: list[ChallengerConfig] = Field(default_factory=list)
-    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="per production model name")
+    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="per model name, any role; "
+                                          "overrides the built-in list prices (BUILTIN_PRICES)")
     replay_batch_size: int = Field(64, ge=1)
     replay_concurrency: int = Field(32, ge=1)
     # Score each replayed batch in the replay agent (one Kafka hop and one decode of every result
@@ -169,9 +181,13 @@ class Settings(BaseSettings):
     embedding_cache_ttl_s: int = Field(7 * 24 * 3600, ge=0, description="Redis cache of embeddings; 0 = no cache")
     judge_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint of the LLM judge; unset = off")
     judge_model: str = "gpt-4o-mini"
+    judge_mode: Literal["pairwise", "rubric"] = Field(
+        "pairwise", description="pairwise: which answer is better, both orders (the quality question's win rate); "
+                                "rubric: G-Eval 1-5 scores per criterion (judge-1)")
     judge_api_key: SecretStr | None = None
-    judge_sample_ratio: float = Field(1.0, ge=0, le=1, description="share of ok pairs judged (sticky by event id)")
-    judge_repeats: int = Field(1, ge=1, le=10, description=">1 measures the judge's own noise (judge_noise)")
+    judge_sample_ratio: float = Field(1.0, ge=0, le=1, description="share of ok pairs judged (sticky by event id): "
+                                      "a sequential test needs a sample, not every event")
+    judge_repeats: int = Field(1, ge=1, le=10, description="rubric judge: >1 measures the judge's own noise")
     judge_rps: float = Field(1.0, gt=0, description="judge calls per second, per process")
     judge_burst: int = Field(1, ge=1)
     judge_concurrency: int = Field(4, ge=1)
@@ -197,6 +213,8 @@ class Settings(BaseSettings):
     promotion_msprt_tau: float = Field(0.05, gt=0, description="mSPRT mixing scale: the effect size the test is tuned for")
     promotion_noise_floor_tolerance: float = Field(0.05, ge=0, description="similarity may sit this far below the control's")
     promotion_max_delta_s: float = Field(0.45, ge=0, le=1)
+    quality_margin: float = Field(0.05, ge=0, lt=0.5, description="non-inferiority: win rate ≥ 0.5 − margin")
+    quality_msprt_tau: float = Field(0.1, gt=0, description="mSPRT mixing scale of the win-rate test")
     promotion_min_faithfulness: float = Field(0.80, ge=0, le=1)
     promotion_min_quality: float = Field(0.70, ge=0, le=1)
     promotion_max_refusal_rate: float = Field(0.01, ge=0, le=1)
@@ -259,4 +277,9 @@ class Settings(BaseSettings):
         return Topics.with_prefix(self.topic_prefix)
 
     def price_of(self, model: str) -> ModelPrice:
-        return self.prices.get(model, ModelPrice())
+        """A model's price by its name, whatever its role: SHADOW_PRICES, then the built-in list prices."""
+        return self.prices.get(model) or BUILTIN_PRICES.get(model, ModelPrice())
+
+    def challenger_price(self, challenger: ChallengerConfig) -> ModelPrice:
+        """The challenger's own `price` when set, otherwise its model's price from the table."""
+        return challenger.price if challenger.price is not None else self.price_of(challenger.model)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import httpx
 
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus, Usage
-from schemas.settings import ChallengerConfig
+from schemas.settings import BUILTIN_PRICES, ChallengerConfig, ModelPrice
 from stream_agents.retry import RETRIED_STATUSES, backoff_delay, parse_retry_after
 
 __all__ = ["CallOutcome", "ChallengerClient", "SHADOW_TRAFFIC_HEADER"]
@@ -37,8 +37,12 @@ class CallOutcome:
 
 class ChallengerClient:
     def __init__(self, config: ChallengerConfig, http: httpx.AsyncClient, max_attempts: int = 3,
-                 retry_after_cap_s: float = 10.0, rng: random.Random | None = None) -> None:
+                 retry_after_cap_s: float = 10.0, rng: random.Random | None = None,
+                 price: ModelPrice | None = None) -> None:
         self.config = config
+        # By model name, never by role: `Settings.challenger_price` (SHADOW_PRICES first); without
+        # settings at hand, the config's own price, then the built-in list prices.
+        self.price = price or config.price or BUILTIN_PRICES.get(config.model, ModelPrice())
         self._http = http
         self._max_attempts = max_attempts
         self._retry_after_cap_s = retry_after_cap_s
@@ -129,12 +133,12 @@ class ChallengerClient:
                       completion_tokens=int(usage_raw.get("completion_tokens") or 0))
         return self.result(event, ShadowStatus.OK, response_text=text, finish_reason=choice.get("finish_reason"),
                            usage=usage, latency_ms=latency_ms,
-                           cost_usd=self.config.price.cost(usage.prompt_tokens, usage.completion_tokens))
+                           cost_usd=self.price.cost(usage.prompt_tokens, usage.completion_tokens))
 
     def estimate_cost(self, event: InferenceEvent) -> float:
         """What this call will likely cost: production's token counts at the challenger's prices."""
         usage = event.response.usage
         if usage is not None:
-            return self.config.price.cost(usage.prompt_tokens, usage.completion_tokens)
+            return self.price.cost(usage.prompt_tokens, usage.completion_tokens)
         prompt_chars = sum(len(m.content) for m in event.request.messages) + len(event.request.prompt or "")
-        return self.config.price.cost(prompt_chars // 4, len(event.response.text) // 4)
+        return self.price.cost(prompt_chars // 4, len(event.response.text) // 4)

@@ -16,14 +16,17 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from schemas.clickhouse import SCORES_TABLE
-from schemas.events import ScoredRecord
+from schemas.clickhouse import JUDGMENTS_TABLE, SCORES_TABLE
+from schemas.events import Judgment, ScoredRecord
 
-__all__ = ["ScoreSink", "SCORE_COLUMNS", "records_to_columns"]
+__all__ = ["ScoreSink", "SCORE_COLUMNS", "JUDGMENT_COLUMNS", "records_to_columns", "judgments_to_columns"]
 
 log = logging.getLogger(__name__)
 
-SCORE_COLUMNS: list[str] = [name for name in ScoredRecord.model_fields if name != "schema_version"]
+SCORE_COLUMNS: list[str] = [name for name in ScoredRecord.model_fields if name not in ("schema_version", "judgment")]
+# A judgment's row: the pair's keys from its record, then the judge's own fields.
+JUDGMENT_KEYS = ["app", "challenger", "event_id", "challenger_model", "route", "tenant", "ts_request"]
+JUDGMENT_COLUMNS: list[str] = JUDGMENT_KEYS + list(Judgment.model_fields)
 
 
 def records_to_columns(records: list[ScoredRecord]) -> list[list[Any]]:
@@ -33,6 +36,17 @@ def records_to_columns(records: list[ScoredRecord]) -> list[list[Any]]:
         for column, name in zip(columns, SCORE_COLUMNS):
             value = getattr(record, name)
             column.append(value.value if name == "status" else value)
+    return columns
+
+
+def judgments_to_columns(records: list[ScoredRecord]) -> list[list[Any]]:
+    """The judgments the records carry, column-oriented for shadow_judgments (empty lists if none)."""
+    columns: list[list[Any]] = [[] for _ in JUDGMENT_COLUMNS]
+    for record in records:
+        if record.judgment is None:
+            continue
+        for column, name in zip(columns, JUDGMENT_COLUMNS):
+            column.append(getattr(record, name) if name in JUDGMENT_KEYS else getattr(record.judgment, name))
     return columns
 
 
@@ -50,6 +64,9 @@ class ScoreSink:
             self._client = self._client_factory()
         self._client.insert(SCORES_TABLE, records_to_columns(records), column_names=SCORE_COLUMNS,
                             column_oriented=True)
+        judgments = judgments_to_columns(records)
+        if judgments[0]:  # both tables are keyed by the pair: a retried batch replaces, never doubles
+            self._client.insert(JUDGMENTS_TABLE, judgments, column_names=JUDGMENT_COLUMNS, column_oriented=True)
 
     async def write(self, records: list[ScoredRecord]) -> None:
         """Insert until ClickHouse has the rows; back off between failures; never raises."""

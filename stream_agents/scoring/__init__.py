@@ -19,6 +19,7 @@ from stream_agents.scoring.embeddings import (
     local_embedder_available,
 )
 from stream_agents.scoring.judge import JUDGE_VERSION, JudgeScores, LLMJudge, parse_verdict
+from stream_agents.scoring.pairwise import PAIRWISE_VERSION, PairwiseJudge
 from stream_agents.scoring.record import SCORER_VERSION, score_result, scorer_version
 from stream_agents.scoring.scorer import Scorer, score_result_async
 from stream_agents.scoring.similarity import (
@@ -38,6 +39,7 @@ from stream_agents.scoring.structured import (
 __all__ = [
     "EMBEDDING_VERSION",
     "JUDGE_VERSION",
+    "PAIRWISE_VERSION",
     "LENGTH_RATIO_CAP",
     "SCORER_VERSION",
     "SIMILARITY_VERSION",
@@ -50,6 +52,7 @@ __all__ = [
     "JudgeScores",
     "LLMJudge",
     "LocalEmbedder",
+    "PairwiseJudge",
     "Scorer",
     "SimilarityScore",
     "exact_match",

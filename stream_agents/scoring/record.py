@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from schemas.events import ScoredRecord, ShadowResult, ShadowStatus
 from schemas.settings import ModelPrice
 from stream_agents.scoring.checks import exact_match, is_refusal, json_validity, length_ratio
-from stream_agents.scoring.judge import JUDGE_VERSION, JudgeScores
+from schemas.events import Judgment
 from stream_agents.scoring.similarity import SIMILARITY_VERSION, SimilarityScore, lexical_similarity
 from stream_agents.scoring.structured import (
     DEFAULT_LABEL_FIELDS,
@@ -23,24 +23,24 @@ from stream_agents.scoring.structured import (
 __all__ = ["SCORER_VERSION", "score_result", "scorer_version"]
 
 
-def scorer_version(similarity_version: str = SIMILARITY_VERSION, judge_model: str = "") -> str:
-    """The version written on every row: record arithmetic + structured checks + similarity (+ judge).
+def scorer_version(similarity_version: str = SIMILARITY_VERSION) -> str:
+    """The version written on every row: record arithmetic + structured checks + similarity.
 
     Bump `record-N` when the record's own arithmetic changes; each scorer carries its own version.
+    A judge is not part of it: its verdicts are rows of their own, keyed by the judge's version.
     """
-    version = f"record-2+{STRUCTURED_VERSION}+{similarity_version}"
-    return f"{version}+{JUDGE_VERSION}:{judge_model}" if judge_model else version
+    return f"record-2+{STRUCTURED_VERSION}+{similarity_version}"
 
 
 SCORER_VERSION = scorer_version()
 
 
 def score_result(result: ShadowResult, production_price: ModelPrice, now: datetime | None = None, *,
-                 similarity: SimilarityScore | None = None, judge: JudgeScores | None = None,
+                 similarity: SimilarityScore | None = None, judgment: Judgment | None = None,
                  version: str = SCORER_VERSION, label_fields: tuple[str, ...] | list[str] = DEFAULT_LABEL_FIELDS,
                  numeric_fields: tuple[str, ...] | list[str] = DEFAULT_NUMERIC_FIELDS) -> ScoredRecord:
-    """The row for one result. Pure: `similarity` and `judge` come precomputed from the async Scorer
-    (embeddings, LLM judge); without them the lexical similarity is used and judge fields stay empty."""
+    """The row for one result. Pure: `similarity` and `judgment` come precomputed from the async Scorer
+    (embeddings, the judge); without them the lexical similarity is used and no judgment is carried."""
     event = result.event
     production_usage = event.response.usage
     production_cost = production_price.cost(production_usage.prompt_tokens if production_usage else 0,
@@ -98,7 +98,7 @@ def score_result(result: ShadowResult, production_price: ModelPrice, now: dateti
                         challenger_usage.prompt_tokens if challenger_usage else 0,
                         challenger_usage.completion_tokens if challenger_usage else 0),
         **_structured(production_text, challenger_text, label_fields, numeric_fields),
-        **_judge_fields(judge),
+        judgment=judgment,
     )
 
 
@@ -125,11 +125,3 @@ def _structured(production: str, challenger: str, label_fields, numeric_fields) 
         fields |= {"json_field_agreement": diff.agreement, "json_fields_changed": diff.changed}
     return fields
 
-
-def _judge_fields(judge: JudgeScores | None) -> dict:
-    if judge is None:
-        return {}
-    return {"judge_score": judge.overall, "judge_faithfulness": judge.faithfulness, "judge_quality": judge.quality,
-            "judge_conciseness": judge.conciseness, "judge_quality_production": judge.quality_production,
-            "judge_refusal": judge.refusal, "judge_repeats": judge.repeats, "judge_noise": judge.noise,
-            "judge_model": judge.model}

@@ -8,15 +8,16 @@ of the batch. With the defaults (lexical, no judge) it opens nothing and equals 
 from __future__ import annotations
 
 import asyncio
-import time
 import hashlib
+import time
+from datetime import UTC, datetime
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from schemas.errors import ConfigError
-from schemas.events import ScoredRecord, ShadowResult, ShadowStatus
+from schemas.events import Judgment, ScoredRecord, ShadowResult, ShadowStatus
 from schemas.settings import ModelPrice, Settings
 from stream_agents.scoring.embeddings import (
     EMBEDDING_VERSION,
@@ -26,7 +27,8 @@ from stream_agents.scoring.embeddings import (
     HttpEmbedder,
     LocalEmbedder,
 )
-from stream_agents.scoring.judge import JudgeScores, LLMJudge
+from stream_agents.scoring.judge import JUDGE_VERSION, AsyncRateLimiter, LLMJudge
+from stream_agents.scoring.pairwise import PairwiseJudge, render_conversation
 from stream_agents.scoring.record import score_result, scorer_version
 from stream_agents.scoring.similarity import SIMILARITY_VERSION, SimilarityScore
 
@@ -58,8 +60,8 @@ class Scorer:
         self._redis, self._own_redis = redis, False
         self._use_judge = use_judge and bool(settings.judge_base_url)
         self.embeddings: EmbeddingSimilarity | None = None
-        self.judge: LLMJudge | None = None
-        self.version = scorer_version(self._similarity_version(), settings.judge_model if self._use_judge else "")
+        self.judge: LLMJudge | PairwiseJudge | None = None
+        self.version = scorer_version(self._similarity_version())
 
     def _similarity_version(self) -> str:
         if self.method == "lexical":
@@ -78,12 +80,19 @@ class Scorer:
             self.embeddings = EmbeddingSimilarity(self._embedder(), await self._cache(), s.embedding_chunk_chars)
         if self._use_judge:
             assert self._http is not None and s.judge_base_url
-            self.judge = LLMJudge(self._http, s.judge_base_url, s.judge_model, _secret(s.judge_api_key),
-                                  repeats=s.judge_repeats, rate_per_s=s.judge_rps, burst=s.judge_burst,
-                                  concurrency=s.judge_concurrency, budget_usd=s.judge_budget_usd,
-                                  price=ModelPrice(input_per_1k=s.judge_price_input_per_1k,
-                                                   output_per_1k=s.judge_price_output_per_1k), temperature=s.judge_temperature, timeout_s=s.judge_timeout_s,
-                                  max_chars=s.judge_max_chars, seed=s.judge_seed)
+            price = ModelPrice(input_per_1k=s.judge_price_input_per_1k, output_per_1k=s.judge_price_output_per_1k)
+            limiter = AsyncRateLimiter(s.judge_rps, s.judge_burst)
+            if s.judge_mode == "pairwise":
+                self.judge = PairwiseJudge(self._http, s.judge_base_url, s.judge_model, _secret(s.judge_api_key),
+                                           limiter=limiter, concurrency=s.judge_concurrency,
+                                           budget_usd=s.judge_budget_usd, price=price, timeout_s=s.judge_timeout_s,
+                                           max_chars=s.judge_max_chars)
+            else:
+                self.judge = LLMJudge(self._http, s.judge_base_url, s.judge_model, _secret(s.judge_api_key),
+                                      repeats=s.judge_repeats, rate_per_s=s.judge_rps, burst=s.judge_burst,
+                                      concurrency=s.judge_concurrency, budget_usd=s.judge_budget_usd, price=price,
+                                      temperature=s.judge_temperature, timeout_s=s.judge_timeout_s,
+                                      max_chars=s.judge_max_chars, seed=s.judge_seed)
         return self
 
     def _embedder(self) -> Any:
@@ -117,14 +126,39 @@ class Scorer:
         if self._own_redis and self._redis is not None:
             await self._redis.aclose()
 
-    async def _judge_one(self, result: ShadowResult) -> JudgeScores | None:
+    async def _judge_one(self, result: ShadowResult) -> Judgment:
         assert self.judge is not None
-        event = result.event
-        return await self.judge.judge(event.request.last_user_text(), event.response.text, result.response_text,
-                                      event.event_id, result.challenger)
+        event, s = result.event, self._settings
+        production, challenger = event.response.text, result.response_text
+        ratio = len(challenger) / len(production) if production else None
+        common = {"judge_model": self.judge.model, "length_ratio": ratio}
+        if isinstance(self.judge, PairwiseJudge):
+            common["judge_version"] = self.judge.version
+            if not production.strip() or not challenger.strip():
+                return Judgment(**common, status="not_judged", reason="an answer is empty: nothing to compare",
+                                ts_judged=datetime.now(UTC))
+            outcome, why, cost = await self.judge.judge(render_conversation(event.request, s.judge_max_chars),
+                                                        production, challenger)
+            if outcome is None:
+                return Judgment(**common, status="not_judged", reason=why, cost_usd=cost, ts_judged=datetime.now(UTC))
+            return Judgment(**common, status="judged", score=outcome.score, flipped=outcome.flipped, cost_usd=cost,
+                            ts_judged=datetime.now(UTC))
+        common["judge_version"] = f"{JUDGE_VERSION}:{self.judge.model}"
+        spent_before = self.judge.spent_usd
+        scores = await self.judge.judge(event.request.last_user_text(), production, challenger, event.event_id,
+                                        result.challenger)
+        cost = self.judge.spent_usd - spent_before
+        if scores is None:
+            return Judgment(**common, status="not_judged", reason="the judge gave no usable verdict", cost_usd=cost,
+                            ts_judged=datetime.now(UTC))
+        # Rubric: faithfulness is agreement with production (equivalence), quality the answer's own.
+        return Judgment(**common, status="judged", faithfulness=scores.faithfulness, quality=scores.quality,
+                        quality_production=scores.quality_production, conciseness=scores.conciseness,
+                        refusal=scores.refusal, cost_usd=cost, ts_judged=datetime.now(UTC))
 
     def _judged(self, result: ShadowResult) -> bool:
-        return (self.judge is not None and result.status is ShadowStatus.OK
+        """The control is never judged (it measures the noise floor); requests with tools never replay."""
+        return (self.judge is not None and result.status is ShadowStatus.OK and not result.is_control
                 and result.event.request.kind in ("chat", "completion")
                 and sampled_for_judge(result.event.event_id, self._settings.judge_sample_ratio))
 
@@ -155,7 +189,7 @@ class Scorer:
         for result, price in zip(results, prices):
             try:
                 out.append(score_result(result, price, similarity=similarities.get(id(result)),
-                                        judge=verdicts.get(id(result)), version=self.version,
+                                        judgment=verdicts.get(id(result)), version=self.version,
                                         label_fields=s.scoring_label_fields, numeric_fields=s.scoring_numeric_fields))
             except Exception as exc:  # a bug on one item must not lose the batch
                 out.append(exc)

@@ -14,7 +14,7 @@ START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 
 def make_records(app: str, challenger: str, n: int, *, seed: int, shift: float = 0.0, control: bool = False,
                  hours: float = 26.0, error_rate: float = 0.0, refusal_rate: float = 0.0, routes=("chat", "search"),
-                 tenants=("t1", "t2"), cost: float = 0.001, judge: bool = False, scorer_version: str = "v1",
+                 tenants=("t1", "t2"), cost: float = 0.001, scorer_version: str = "v1",
                  start: datetime = START) -> list[ScoredRecord]:
     """n events spread over `hours`; event i is the same prompt for every challenger (pairable)."""
     rng = np.random.default_rng(seed)
@@ -42,7 +42,7 @@ def make_records(app: str, challenger: str, n: int, *, seed: int, shift: float =
             production_prompt_tokens=50, production_completion_tokens=100, challenger_prompt_tokens=50,
             challenger_completion_tokens=int(80 + i % 40), production_cost_usd=0.002,
             challenger_cost_usd=cost if ok else 0.0, cost_delta_usd=(cost if ok else 0.0) - 0.002,
-            judge_score=float(np.clip(sims[i], 0, 1)) if judge and ok else None, scorer_version=scorer_version,
+            scorer_version=scorer_version,
         ))
     return records
 

@@ -3,6 +3,7 @@ import re
 from schemas.clickhouse import connect, migrations, redact_url
 from schemas.errors import ConfigError
 from schemas.events import ScoredRecord
+from stream_agents.sink import JUDGMENT_COLUMNS, SCORE_COLUMNS
 
 import pytest
 
@@ -21,10 +22,18 @@ def test_scores_table_has_a_column_for_every_record_field_and_dedups_on_the_pair
         for statement in statements:
             if re.match(r"ALTER TABLE shadow_scores", statement):
                 columns |= set(re.findall(r"ADD COLUMN (?:IF NOT EXISTS )?(\w+)", statement))
-    fields = set(ScoredRecord.model_fields) - {"schema_version"}
+    fields = set(SCORE_COLUMNS)
+    assert fields == set(ScoredRecord.model_fields) - {"schema_version", "judgment"}
     assert fields <= columns, f"fields without a column: {sorted(fields - columns)}"
     assert "ReplacingMergeTree" in ddl
     assert re.search(r"ORDER BY \(challenger, scorer_version, event_id\)", ddl)
+
+
+def test_judgments_table_has_every_judgment_column_and_is_keyed_by_judge_version_and_pair():
+    ddl = next(s for _v, _n, statements in migrations() for s in statements if "CREATE TABLE IF NOT EXISTS shadow_judgments" in s)
+    columns = set(re.findall(r"^\s{4}(\w+)\s", ddl, flags=re.M))
+    assert set(JUDGMENT_COLUMNS) == columns
+    assert re.search(r"ORDER BY \(app, judge_version, challenger, event_id\)", ddl)
 
 
 def test_an_unknown_url_scheme_is_a_config_error_naming_the_variable():

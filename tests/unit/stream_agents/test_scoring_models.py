@@ -226,7 +226,8 @@ async def test_scorer_with_embeddings_and_judge_from_settings() -> None:
         return _biased_judge(seen)(request)
 
     settings = Settings(similarity_method="embedding", embedding_base_url="http://emb/v1", embedding_model="e5",
-                        judge_base_url="http://judge/v1", judge_model="jm", judge_rps=1000, judge_burst=10)
+                        judge_base_url="http://judge/v1", judge_model="jm", judge_mode="rubric", judge_rps=1000,
+                        judge_burst=10)
     results = [_result(f"e{i}", "The cat sat on the mat.", "A cat sat on a mat.") for i in range(3)]
     async with httpx.AsyncClient(transport=httpx.MockTransport(route)) as http:
         async with Scorer(settings, http=http) as scorer:
@@ -236,8 +237,36 @@ async def test_scorer_with_embeddings_and_judge_from_settings() -> None:
     for record in records:
         assert not isinstance(record, Exception)
         assert record.similarity_method == "embedding:e5" and 0 < record.similarity <= 1
-        assert record.judge_model == "jm" and record.judge_quality in (0.5, 1.0)
-        assert record.scorer_version == "record-2+structured-1+embedding-1:e5:c1000+judge-1:jm"
+        judgment = record.judgment
+        assert judgment.judge_version == "judge-1:jm" and judgment.quality in (0.5, 1.0)
+        assert judgment.faithfulness is not None and judgment.score is None  # rubric: no win/loss
+        assert record.scorer_version == "record-2+structured-1+embedding-1:e5:c1000"  # a judge does not split it
+
+
+async def test_the_pairwise_scorer_judges_both_orders_skips_the_control_and_empty_answers() -> None:
+    prompts: list[str] = []
+
+    def judge(request: httpx.Request) -> httpx.Response:
+        import json
+
+        from stream_agents.scoring.pairwise import split_pairwise_prompt
+        turns, a, b = split_pairwise_prompt(json.loads(request.content)["messages"][1]["content"])
+        prompts.append(a)
+        winner = "A" if a == "better answer" else "B"  # always prefers the challenger's text
+        return httpx.Response(200, json={"choices": [{"message": {"content": f'{{"winner": "{winner}"}}'}}]})
+
+    settings = Settings(judge_base_url="http://judge/v1", judge_model="jm", judge_rps=1000, judge_burst=10)
+    judged = _result("e1", "an answer", "better answer")
+    control = _result("e2", "an answer", "an answer again").model_copy(update={"is_control": True})
+    empty = _result("e3", "an answer", "")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(judge)) as http:
+        async with Scorer(settings, http=http) as scorer:
+            records = await scorer.score_batch([judged, control, empty], [ModelPrice()] * 3)
+    assert sorted(prompts) == ["an answer", "better answer"]  # one pair, in both orders
+    assert records[0].judgment.score == 1.0 and records[0].judgment.judge_version == "pairwise-1:jm"
+    assert records[0].judgment.length_ratio == pytest.approx(len("better answer") / len("an answer"))
+    assert records[1].judgment is None  # the control measures the noise floor and is never judged
+    assert records[2].judgment.status == "not_judged" and "empty" in records[2].judgment.reason
 
 
 def test_bad_scoring_settings_fail_with_the_variable_named() -> None:

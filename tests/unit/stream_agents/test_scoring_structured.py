@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest, ShadowResult, ShadowStatus, Usage
+from schemas.events import (CapturedResponse, ChatMessage, InferenceEvent, Judgment, NormalizedRequest, ShadowResult,
+                           ShadowStatus, Usage)
 from schemas.settings import ModelPrice
 from stream_agents.scoring import (
     SCORER_VERSION,
@@ -91,7 +92,7 @@ def test_the_record_carries_flip_numeric_diff_and_token_deltas() -> None:
     assert record.completion_tokens_delta == 5 - 20
     assert record.total_tokens_delta == 15 - 30
     assert record.production_cost_usd == pytest.approx(0.05)
-    assert record.judge_model == "" and record.judge_score is None
+    assert record.judgment is None
     assert record.scorer_version == SCORER_VERSION and STRUCTURED_VERSION in SCORER_VERSION
 
 
@@ -102,14 +103,12 @@ def test_prose_answers_leave_structured_fields_empty_and_unknown_usage_gives_no_
     assert record.completion_tokens_delta is None
 
 
-def test_judge_scores_land_on_the_record_with_a_versioned_scorer() -> None:
-    judge = JudgeScores(faithfulness=0.75, quality=0.5, conciseness=1.0, quality_production=1.0, refusal=False,
-                        repeats=2, noise=0.125, model="judge-m")
-    version = scorer_version(judge_model="judge-m")
-    record = score_result(_result("a", "b"), ModelPrice(), judge=judge, version=version)
-    assert record.judge_score == pytest.approx(0.75)
-    assert (record.judge_faithfulness, record.judge_quality_production, record.judge_noise) == (0.75, 1.0, 0.125)
-    assert record.scorer_version == version and version.endswith("+judge-1:judge-m")
+def test_a_judgment_rides_on_the_record_without_changing_the_scorer_version() -> None:
+    judgment = Judgment(judge_version="pairwise-1:jm", judge_model="jm", status="judged", score=0.75,
+                        ts_judged=datetime.now(UTC))
+    record = score_result(_result("a", "b"), ModelPrice(), judgment=judgment)
+    assert record.judgment == judgment
+    assert record.scorer_version == SCORER_VERSION == scorer_version() and "judge" not in SCORER_VERSION
 
 
 def test_failed_calls_get_no_scores() -> None:
