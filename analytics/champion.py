@@ -5,6 +5,11 @@ bumps `version` and is announced on channel `{prefix}:{app}:changes`. A gateway 
 at once; one that polls `current()` every few seconds acts within its poll interval — either way
 well under 30 s, with no restart. Changes are atomic (WATCH/MULTI), so two racing promotions cannot
 both win or lose the previous champion.
+
+Before any promotion the configured production upstream serves; it is named `production` (PRODUCTION)
+once something replaces it, so the first promotion records `previous = production` and a plain
+rollback after it restores production. The gateway reads any name that is not in the challenger
+registry as the configured production upstream.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from pydantic import BaseModel
 
 from schemas.errors import ConfigError
 
-__all__ = ["ChampionState", "ChampionRegistry"]
+__all__ = ["PRODUCTION", "ChampionState", "ChampionRegistry"]
+
+PRODUCTION = "production"  # the configured production upstream (SHADOW_PRODUCTION_URL), as a champion name
 
 
 class ChampionState(BaseModel):
@@ -70,13 +77,18 @@ class ChampionRegistry:
 
     def promote(self, app: str, challenger: str, decision_id: str) -> ChampionState:
         def swap(champion: str | None, previous: str | None) -> tuple[str, str | None]:
-            return challenger, champion if champion != challenger else previous
+            if champion == challenger:
+                return challenger, previous
+            return challenger, champion or PRODUCTION  # never promoted: production is what it replaces
         return self._set(app, swap, decision_id)
 
     def rollback(self, app: str, decision_id: str, to: str | None = None) -> ChampionState:
         def back(champion: str | None, previous: str | None) -> tuple[str, str | None]:
-            target = to or previous
+            # A champion without a previous one came from a first promotion recorded before `previous`
+            # named production: it replaced production all the same.
+            target = to or previous or (PRODUCTION if champion else None)
             if not target:
-                raise ConfigError(f"app {app!r} has no previous champion to roll back to; name one with --to")
-            return target, champion
+                raise ConfigError(f"app {app!r} was never promoted: production serves it and there is nothing "
+                                  "to roll back; name a champion with --to (API: \"to\")")
+            return target, champion or PRODUCTION
         return self._set(app, back, decision_id)

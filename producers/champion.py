@@ -56,7 +56,7 @@ class ChampionFollower:
                     log.error("champion %s has an unreadable registry entry, keeping the current route: %s",
                               name, exc)
                     return
-        if route is None and name:
+        if route is None and name and name != "production":  # `production`: what a rollback restores
             log.warning("champion %r is not in the challenger registry: serving SHADOW_PRODUCTION_URL", name)
         log.warning("gateway now serves %s (champion registry version %d)",
                     f"{route.name} ({route.model} at {route.base_url})" if route else "the production upstream",

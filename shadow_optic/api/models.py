@@ -92,6 +92,7 @@ class PromoteRequest(BaseModel):
 
 class RollbackRequest(BaseModel):
     app: str | None = None
-    to: str | None = Field(None, description="default: the previous champion")
+    to: str | None = Field(None, description="default: the previous champion (`production` after the first "
+                                             "promotion)")
     reason: str = "operator rollback"
     actor: str = "api"

@@ -184,9 +184,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-lag-check", action="store_true")
     p.set_defaults(func=_promote)
 
-    p = sub.add_parser("rollback", help="restore the previous champion (or --to NAME)")
+    p = sub.add_parser("rollback", help="restore the previous champion (production after the first promotion), "
+                                        "or --to NAME")
     _common(p)
-    p.add_argument("--to", default=None)
+    p.add_argument("--to", default=None, help="champion to restore; `production` is the configured upstream")
     p.add_argument("--reason", default="operator rollback")
     p.add_argument("--actor", default="cli")
     p.set_defaults(func=_rollback)

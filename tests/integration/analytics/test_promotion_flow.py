@@ -10,12 +10,13 @@ import pytest
 import redis
 
 from analytics.alerts import evaluate_alerts
-from analytics.champion import ChampionRegistry
+from analytics.champion import PRODUCTION, ChampionRegistry
 from analytics.history import list_history
 from analytics.scope import Scope
 from analytics.service import promote, rollback, verdicts
 from analytics.staleness import LagStatus, kafka_lag
 from schemas.clickhouse import connect
+from schemas.errors import ConfigError
 from shadow_optic.cli import main
 from tests.integration.analytics.synthetic import START, insert, make_records
 
@@ -59,6 +60,22 @@ def test_stale_window_gives_no_verdict(app_settings, clickhouse, loaded):
 def test_kafka_lag_reads_the_real_broker(app_settings):
     status = kafka_lag(app_settings)
     assert status.error is None and status.lag_messages == 0  # no topics of this prefix yet: nothing behind
+
+
+def test_a_plain_rollback_after_the_first_promotion_restores_production(app_settings, clickhouse, loaded):
+    registry = ChampionRegistry(redis.Redis.from_url(app_settings.redis_url, decode_responses=True),
+                                app_settings.champion_key_prefix)
+    with pytest.raises(ConfigError, match="never promoted"):
+        rollback(clickhouse, app_settings, registry, loaded)  # nothing to roll back yet
+    first = promote(clickhouse, app_settings, registry, loaded, "better-cheap")
+    assert first.done and first.champion.previous == PRODUCTION
+    back = rollback(clickhouse, app_settings, registry, loaded)
+    assert (back.champion.champion, back.champion.previous) == (PRODUCTION, "better-cheap")
+    assert back.challenger == PRODUCTION and list_history(clickhouse, loaded, kind="rollback")[0].challenger == PRODUCTION
+    # A first promotion stored before `previous` named production (champion set, previous empty).
+    registry._redis.hset(registry.key(loaded), mapping={"champion": "better-pricey", "previous": ""})
+    legacy = rollback(clickhouse, app_settings, registry, loaded)
+    assert (legacy.champion.champion, legacy.champion.previous) == (PRODUCTION, "better-pricey")
 
 
 def test_promote_rollback_registry_history_and_topic(app_settings, clickhouse, loaded):

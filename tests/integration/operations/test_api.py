@@ -111,14 +111,16 @@ def test_promote_rollback_and_history(api):
     assert refused["done"] is False and "refused" in refused["reason"]
     done = _check(doc, "post", "/promote", client.post("/promote", json={"lag_check": False}))
     assert done["done"] and done["champion"]["champion"] == "better-cheap"
-    nothing_before = client.post("/rollback", json={})
-    assert nothing_before.status_code == 400
-    assert _check(doc, "post", "/rollback", nothing_before)["error"] == "ConfigError"
+    assert done["champion"]["previous"] == "production"
+    to_production = _check(doc, "post", "/rollback", client.post("/rollback", json={}))  # after the first promotion
+    assert to_production["champion"]["champion"] == "production"
+    assert to_production["champion"]["previous"] == "better-cheap"
+    client.post("/promote", json={"challenger": "better-cheap", "lag_check": False})
     client.post("/promote", json={"challenger": "better-pricey", "lag_check": False})
     back = _check(doc, "post", "/rollback", client.post("/rollback", json={"reason": "test"}))
     assert back["champion"]["champion"] == "better-cheap" and back["champion"]["previous"] == "better-pricey"
     history = _check(doc, "get", "/history", client.get("/history", params={"kind": "promote"}))
-    assert [h["challenger"] for h in history] == ["better-pricey", "better-cheap", "worse"]
+    assert [h["challenger"] for h in history] == ["better-pricey", "better-cheap", "better-cheap", "worse"]
     status = client.get("/status", params={"lag_check": False}).json()
     assert status["champion"]["champion"] == "better-cheap" and status["lag"] is None
 
