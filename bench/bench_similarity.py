@@ -4,7 +4,7 @@ Prints, on sts_dev.jsonl: Spearman vs the human scores and pairs/s on one core
 (CPU time, best of several passes, all measured in this run) for
 lexical_similarity, bag-of-words cosine and char-trigram cosine; then, on
 paired_responses.jsonl, mean similarity production vs challenger and refusal
-counts. Data: ``$SHADOW_DATA_DIR`` or ``<repo>/../shared/data``.
+counts. Data: the repository's ``data/`` (``shadow_optic.data_files.data_dir()``).
 
     python bench/bench_similarity.py
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import statistics
 import sys
@@ -27,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from scipy.stats import spearmanr  # noqa: E402
 
+from shadow_optic.data_files import data_dir  # noqa: E402
 from stream_agents.scoring import (  # noqa: E402
     SIMILARITY_VERSION,
     is_refusal,
@@ -35,10 +35,6 @@ from stream_agents.scoring import (  # noqa: E402
 
 _WORD = re.compile(r"\w+")
 PASSES = 5
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("SHADOW_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
 def _cos(a: Counter[str], b: Counter[str]) -> float:
@@ -84,9 +80,6 @@ def load(name: str) -> list[dict]:
 
 
 def main() -> int:
-    if not (data_dir() / "sts_dev.jsonl").exists():
-        print(f"data not found in {data_dir()} (set SHADOW_DATA_DIR)", file=sys.stderr)
-        return 2
     sts = load("sts_dev.jsonl")
     pairs = [(r["s1"], r["s2"]) for r in sts]
     gold = [r["score"] for r in sts]
@@ -109,10 +102,6 @@ def main() -> int:
             f"speed x{rate[our] / rate[name]:.2f}"
         )
 
-    paired_path = data_dir() / "paired_responses.jsonl"
-    if not paired_path.exists():
-        print(f"{paired_path} missing: skipping paired figures")
-        return 0
     rows = load("paired_responses.jsonl")
     t0 = time.process_time()
     scores = [lexical_similarity(r["production_response"], r["challenger_response"]) for r in rows]

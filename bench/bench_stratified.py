@@ -2,7 +2,7 @@
 
 Run: python bench/bench_stratified.py [--clusters 6] [--scale 50]
 Prints ratios against the baseline measured in the same run (a uniform random sample of as many
-prompts), on the real prompts of shared/data and on a larger set made of them (--scale copies with
+prompts), on the real prompts of data/ (data/README.md) and on a larger set made of them (--scale copies with
 a per-copy suffix, so there are near-duplicates as in real traffic).
 """
 
@@ -12,11 +12,11 @@ import argparse
 import json
 import random
 import time
-from pathlib import Path
 
+from shadow_optic.data_files import data_dir
 from stream_agents.stratified import stratified_sample
 
-PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "paired_responses.jsonl"
+PAIRS = data_dir() / "paired_responses.jsonl"
 
 
 def _run(prompts: list[str], clusters: int, seed: int) -> None:

@@ -20,11 +20,12 @@ import pytest
 from schemas.clickhouse import connect
 from schemas.settings import ChallengerConfig, Settings
 from shadow_optic.child_env import settings_env
+from shadow_optic.data_files import data_dir
 from shadow_optic.stack.launcher import LocalStack, resolve_settings
 from shadow_optic.stack.processes import ManagedProcess, free_port, start_process, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DATA_DIR = data_dir()  # the repository's data/ (data/README.md)
 
 
 @pytest.fixture(scope="session")

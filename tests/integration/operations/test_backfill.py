@@ -27,8 +27,6 @@ PHASES = {"before": 10, "middle": 24, "after": 10}
 
 
 def _prompts(n: int) -> list[dict]:
-    if not PAIRS.exists():
-        pytest.skip(f"{PAIRS} is missing (shared/data is expected next to the repository)")
     with open(PAIRS, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle][:n]
 

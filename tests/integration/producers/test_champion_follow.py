@@ -43,8 +43,6 @@ def _until(check, timeout_s: float = 30.0) -> float:
 
 
 def test_promote_and_rollback_switch_the_gateway_within_a_poll(pipeline_settings, processes):
-    if not PAIRS.exists():
-        pytest.skip("shared/data is missing")
     production_url, _ = processes.sim_model(pipeline_settings, "gpt-4", "--answers", str(PAIRS),
                                             "--field", "production_response")
     challenger_url, challenger_sim = processes.sim_model(pipeline_settings, "davinci", "--answers", str(PAIRS),

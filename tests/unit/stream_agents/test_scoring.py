@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shadow_optic.data_files import data_dir
 from stream_agents.scoring import (
     LENGTH_RATIO_CAP,
     SIMILARITY_VERSION,
@@ -22,7 +23,7 @@ from stream_agents.scoring import (
 )
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = Path(os.environ.get("SHADOW_DATA_DIR", REPO.parent / "shared" / "data"))
+DATA = data_dir()  # the repository's data/ (data/README.md)
 
 TEXTS = [
     "A man is playing a guitar on stage.",
@@ -119,7 +120,6 @@ def test_long_texts_are_handled() -> None:
     assert 0.0 < s.value < 1.0
 
 
-@pytest.mark.skipif(not (DATA / "sts_dev.jsonl").exists(), reason=f"STS dev data not found in {DATA} (set SHADOW_DATA_DIR)")
 def test_spearman_on_sts_dev() -> None:
     from scipy.stats import spearmanr
 

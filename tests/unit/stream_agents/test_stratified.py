@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from stream_agents.stratified import embed_texts, kmeans, stratified_sample
 from schemas.errors import ConfigError
+from shadow_optic.data_files import data_dir
 
-PAIRS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "paired_responses.jsonl"
+PAIRS = data_dir() / "paired_responses.jsonl"
 
 TOPICS = {
     "billing": "invoice refund charge payment credit card subscription plan price",
@@ -47,8 +47,6 @@ def test_every_true_topic_survives_and_calls_drop_by_at_least_95_percent():
 
 
 def test_every_cluster_of_the_real_prompts_is_kept_with_a_95_percent_cut():
-    if not PAIRS.exists():
-        pytest.skip(f"{PAIRS} is missing")
     prompts = [json.loads(line)["prompt"] for line in PAIRS.read_text(encoding="utf-8").splitlines()]
     sample = stratified_sample(prompts, clusters=6)
     assert sample.reduction >= 0.95
