@@ -6,7 +6,11 @@ marked scored, and the scoring agent scores only unmarked ones (backfills, inlin
 
 Made by create_app(settings); nothing is created at import time. Every agent takes batches
 (`take_events`), so offsets are acked only after the batch's output is delivered (replay, scoring)
-or inserted (sink). Anything undecodable goes to the dead-letter topic and the batch goes on.
+or inserted (sink). Faust acks a batch even when its body raises, so every body runs under a
+BatchGuard (stream_agents/batch_guard.py): retried while the error is an outage, re-run event by
+event and the failing ones dead-lettered otherwise; only shutdown leaves it, with the batch's acks
+withheld. Anything undecodable goes to the dead-letter topic (always in a form that fits it) and
+the batch goes on.
 The replay agent follows the challenger registry in Redis and keeps this worker's claims alive;
 the web port serves /metrics (Prometheus) and /ready.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -26,13 +31,14 @@ import redis.asyncio as aioredis
 from faust.types import EventT
 
 from schemas.clickhouse import connect
-from schemas.dead_letter import DeadLetter
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
 from schemas.http_transport import AiohttpTransport
 from schemas.settings import Settings
 from schemas.topics import SCORED_INLINE_HEADER, was_scored_inline
+from stream_agents.batch_guard import BatchGuard, GuardMetrics, describe, is_retriable, withhold_acks
 from stream_agents.claims import ClaimStore
+from stream_agents.dead_letters import fit_dead_letter
 from stream_agents.decoding import decode
 from stream_agents.evidence import EvidenceStore
 from stream_agents.health import Readiness
@@ -89,6 +95,10 @@ def create_app(settings: Settings) -> faust.App:
     scored_topic, dlq_topic = topic(topics.scored), topic(topics.dlq)
 
     metrics, readiness = WorkerMetrics(), Readiness()
+    guard_metrics = GuardMetrics(metrics.registry)
+    # A dead letter must fit what the producer sends and what the pipeline accepts as a message.
+    letter_max_bytes = min(settings.max_event_bytes, app.conf.producer_max_request_size)
+    lettered: OrderedDict[tuple[str, int, int], None] = OrderedDict()  # recent origins: no letter twice
     prefix = registry_prefix(settings.topic_prefix)
     app.shadow_metrics, app.shadow_readiness = metrics, readiness  # for tests and embedding code
 
@@ -98,14 +108,48 @@ def create_app(settings: Settings) -> faust.App:
                                                         socket_timeout=10, socket_connect_timeout=5)
         return aioredis.Redis(connection_pool=pool)
 
-    async def dead_letter(event: EventT, stage: str, reason: str) -> Any:
+    async def dead_letter(event: EventT, stage: str, reason: str) -> None:
+        """Send the letter and wait until Kafka has it; retried (and counted) until then, never raises.
+
+        A letter that Kafka refuses as such (e.g. a broker limit below ours) is rebuilt to half the
+        size: the origin, size and sha256 always fit, and they are enough to fetch the original.
+        """
         message = event.message
-        letter = DeadLetter(stage=stage, reason=reason, topic=message.topic, partition=message.partition,
-                            offset=message.offset, key_b64=DeadLetter.encode(message.key) if message.key else None,
-                            value_b64=DeadLetter.encode(message.value), ts=datetime.now(UTC))
+        origin = (message.topic, message.partition, message.offset)
+        if origin in lettered:
+            return  # a batch retried after its letters went out: one letter per message is enough
+        max_bytes, backoff = letter_max_bytes, 0.5
+        log.warning("dead letter from %s[%d]@%d: %s", *origin, reason[:500])
+        while True:
+            key, value = fit_dead_letter(stage=stage, reason=reason, topic=message.topic,
+                                         partition=message.partition, offset=message.offset, key=message.key,
+                                         value=message.value, max_bytes=max_bytes, ts=datetime.now(UTC))
+            try:
+                await (await dlq_topic.send(key=key, value=value))
+                break
+            except Exception as exc:  # CancelledError passes: shutdown
+                guard_metrics.dead_letter_send_failures.labels(stage).inc()
+                if not is_retriable(exc):
+                    max_bytes = max(1024, max_bytes // 2)
+                log.error("dead letter from %s[%d]@%d not sent (retry in %.1fs): %s", *origin, backoff,
+                          describe(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         metrics.dead_letters.labels(stage).inc()
-        log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
-        return await dlq_topic.send(key=message.key, value=letter.model_dump_json().encode())
+        lettered[origin] = None
+        while len(lettered) > 10_000:
+            lettered.popitem(last=False)
+
+    def guard(stage: str, body: Any) -> BatchGuard[EventT]:
+        return BatchGuard(stage, body, lambda event, reason: dead_letter(event, stage, reason), guard_metrics)
+
+    async def guarded(batch_guard: BatchGuard[EventT], batch: Any) -> None:
+        try:
+            await batch_guard.process(list(batch))
+        except BaseException:
+            # Shutdown mid-batch (or a guard bug): Faust's finally would ack events never processed.
+            withhold_acks(batch)
+            raise
 
     def decoded(events: list[EventT], model: type, stage: str, pending: list, stamps: list | None = None) -> list:
         good = []
@@ -123,7 +167,7 @@ def create_app(settings: Settings) -> faust.App:
     async def deliver(sends: list) -> None:
         """Wait until Kafka has every message of the batch, so that acking the inputs loses nothing."""
         futures = await asyncio.gather(*sends)
-        await asyncio.gather(*futures)
+        await asyncio.gather(*(future for future in futures if future is not None))  # letters: delivered
 
     async def until_done(what: str, action: Any) -> Any:
         """Retry while Redis is unreachable (fail closed: no admission, no call); claims make retries safe."""
@@ -183,34 +227,37 @@ def create_app(settings: Settings) -> faust.App:
                 readiness.last_redis_ok = time.monotonic()
                 metrics.registry_version.set(version)
 
+            async def replay_batch(batch: list[EventT]) -> None:
+                sends: list = []
+                stamps: list[float] = []
+                events = decoded(batch, InferenceEvent, "replay", sends, stamps)
+                results = await until_done(f"replay of {len(events)} events", lambda: stage.replay(events, stamps))
+                scored = await score_until_done(scorer, results) if scorer else [None] * len(results)
+                records = []
+                for result, record in zip(results, scored):
+                    key = result.event.event_id.encode()
+                    inline = isinstance(record, ScoredRecord)
+                    # A result the inline scorer failed on goes out unmarked: the scoring agent
+                    # tries it again and dead-letters it with the original bytes if it fails too.
+                    sends.append(results_topic.send(key=key, value=result.model_dump_json().encode(),
+                                                    headers={SCORED_INLINE_HEADER: b"1"} if inline else None))
+                    if inline:
+                        records.append(record)
+                        sends.append(scored_topic.send(key=key, value=record.model_dump_json().encode()))
+                    elif record is not None:
+                        log.error("inline scoring failed for %s, left to the scoring agent: %r", key, record)
+                await deliver(sends)
+                if records:
+                    metrics.processed.labels("scoring").inc(len(records))
+                    await record_evidence(evidence, records)
+
             await until_done("loading the challenger registry", start)
             follower = asyncio.create_task(follow(stage, claims, registry, evidence))
+            replay_guard = guard("replay", replay_batch)
             readiness.agents_started.add("replay")
             try:
                 async for batch in stream.take_events(settings.replay_batch_size, within=settings.stage_batch_seconds):
-                    sends: list = []
-                    stamps: list[float] = []
-                    events = decoded(batch, InferenceEvent, "replay", sends, stamps)
-                    results = await until_done(f"replay of {len(events)} events",
-                                               lambda: stage.replay(events, stamps))
-                    scored = await score_until_done(scorer, results) if scorer else [None] * len(results)
-                    records = []
-                    for result, record in zip(results, scored):
-                        key = result.event.event_id.encode()
-                        inline = isinstance(record, ScoredRecord)
-                        # A result the inline scorer failed on goes out unmarked: the scoring agent
-                        # tries it again and dead-letters it with the original bytes if it fails too.
-                        sends.append(results_topic.send(key=key, value=result.model_dump_json().encode(),
-                                                        headers={SCORED_INLINE_HEADER: b"1"} if inline else None))
-                        if inline:
-                            records.append(record)
-                            sends.append(scored_topic.send(key=key, value=record.model_dump_json().encode()))
-                        elif record is not None:
-                            log.error("inline scoring failed for %s, left to the scoring agent: %r", key, record)
-                    await deliver(sends)
-                    if records:
-                        metrics.processed.labels("scoring").inc(len(records))
-                        await record_evidence(evidence, records)
+                    await guarded(replay_guard, batch)
             finally:
                 readiness.agents_started.discard("replay")
                 follower.cancel()
@@ -239,8 +286,8 @@ def create_app(settings: Settings) -> faust.App:
     async def scoring_agent(stream: faust.StreamT) -> None:
         async with redis_client() as redis, Scorer(settings) as scorer:
             evidence = EvidenceStore(redis, prefix, settings.replay_pass_similarity)
-            readiness.agents_started.add("scoring")
-            async for batch in stream.take_events(500, within=settings.stage_batch_seconds):
+
+            async def score_batch(batch: list[EventT]) -> None:
                 sends: list = []
                 decoded_pairs: list[tuple[EventT, ShadowResult]] = []
                 for event in batch:
@@ -256,8 +303,8 @@ def create_app(settings: Settings) -> faust.App:
                 records: list[ScoredRecord] = []
                 for (event, _result), record in zip(decoded_pairs, scored):
                     if isinstance(record, Exception):  # a scorer bug on one item must not stop the stream
-                        log.error("scoring failed for %s: %r", event.message.key, record)
-                        sends.append(dead_letter(event, "scoring", f"scoring failed: {record!r}"))
+                        log.error("scoring failed for %s: %s", event.message.key, describe(record))
+                        sends.append(dead_letter(event, "scoring", f"scoring failed: {describe(record)}"))
                         continue
                     records.append(record)
                     sends.append(scored_topic.send(key=event.message.key, value=record.model_dump_json().encode()))
@@ -265,18 +312,28 @@ def create_app(settings: Settings) -> faust.App:
                 await deliver(sends)
                 await record_evidence(evidence, records)
 
+            scoring_guard = guard("scoring", score_batch)
+            readiness.agents_started.add("scoring")
+            async for batch in stream.take_events(500, within=settings.stage_batch_seconds):
+                await guarded(scoring_guard, batch)
+
     @app.agent(scored_topic, name="sink")
     async def sink_agent(stream: faust.StreamT) -> None:
         sink = ScoreSink(lambda: connect(clickhouse_url))
         app.shadow_sink = sink
+
+        async def sink_batch(batch: list[EventT]) -> None:
+            sends: list = []
+            records = decoded(batch, ScoredRecord, "sink", sends)
+            await sink.write(records)  # returns only once ClickHouse has the rows
+            metrics.sink_rows.inc(len(records))
+            await deliver(sends)
+
+        sink_guard = guard("sink", sink_batch)
         readiness.agents_started.add("sink")
         try:
             async for batch in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
-                sends: list = []
-                records = decoded(batch, ScoredRecord, "sink", sends)
-                await sink.write(records)  # returns only once ClickHouse has the rows
-                metrics.sink_rows.inc(len(records))
-                await deliver(sends)
+                await guarded(sink_guard, batch)
         finally:
             sink.close()
 
