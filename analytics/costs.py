@@ -1,17 +1,20 @@
 """Cost reports (teacher/student monitoring): summary, daily trend, hourly, budget alerts, top expensive.
 
-Summary, trend and hourly merge the per-minute view (at-least-once); top expensive reads raw rows FINAL.
+Each (event, challenger) costs once. A call's cost does not depend on how it was scored, yet
+`shadow_scores` holds one row per (event, challenger, scorer version), and a batch written twice
+(at-least-once) holds its rows twice until a merge. So every part of the report reads the scored rows
+reduced to one per (event_id, challenger) — the latest insert (argMax over inserted_at) — never the
+per-minute views, which count every scorer version and every duplicate insert.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
 from analytics.scope import Scope
-from analytics.windows import CHALLENGER_MINUTE_VIEW
 from schemas.clickhouse import SCORES_TABLE
 from schemas.settings import Settings
 
@@ -54,16 +57,32 @@ class CostReport(BaseModel):
     budget_alerts: list[BudgetAlert]
 
 
+def _calls(scope: Scope) -> str:
+    """One row per (event_id, challenger) in scope: the latest insert of any scorer version (or of the one
+    the scope names). Pair with `scope.params()`."""
+    return (
+        "SELECT event_id, challenger, argMax(route, inserted_at) AS route, "
+        "argMax(ts_request, inserted_at) AS ts_request, argMax(status, inserted_at) AS status, "
+        "argMax(production_cost_usd, inserted_at) AS production_cost_usd, "
+        "argMax(challenger_cost_usd, inserted_at) AS challenger_cost_usd, "
+        "argMax(cost_delta_usd, inserted_at) AS cost_delta_usd, "
+        "argMax(challenger_prompt_tokens + challenger_completion_tokens, inserted_at) AS challenger_tokens "
+        f"FROM {SCORES_TABLE} WHERE {scope.where()} GROUP BY event_id, challenger")
+
+
 def _lines(client: Client, scope: Scope, bucket: str | None) -> list[CostLine]:
-    period = f"{bucket}(minute) AS period, " if bucket else ""
+    period = f"{bucket}(ts_request) AS period, " if bucket else ""
     group = "challenger, period" if bucket else "challenger"
     result = client.query(
-        f"SELECT challenger, {period}countMerge(rows) AS n, sumMerge(prod_cost) AS p, sumMerge(ch_cost) AS c, "
-        f"sumMerge(delta_cost) AS d, countIfMerge(ok) AS ok FROM {CHALLENGER_MINUTE_VIEW} WHERE {scope.where('minute')} "
+        f"SELECT challenger, {period}count() AS n, sum(production_cost_usd) AS p, sum(challenger_cost_usd) AS c, "
+        f"sum(cost_delta_usd) AS d, countIf(status = 'ok') AS ok FROM ({_calls(scope)}) "
         f"GROUP BY {group} ORDER BY {group}", parameters=scope.params())
     lines = []
     for r in result.named_results():
-        lines.append(CostLine(challenger=r["challenger"], period=r.get("period"), requests=r["n"],
+        period_value = r.get("period")
+        if isinstance(period_value, datetime) and period_value.tzinfo is None:
+            period_value = period_value.replace(tzinfo=UTC)
+        lines.append(CostLine(challenger=r["challenger"], period=period_value, requests=r["n"],
                               production_cost_usd=r["p"], challenger_cost_usd=r["c"], cost_delta_usd=r["d"],
                               challenger_cost_per_request=r["c"] / r["ok"] if r["ok"] else 0.0,
                               savings_ratio=1 - r["c"] / r["p"] if r["p"] else None))
@@ -73,9 +92,9 @@ def _lines(client: Client, scope: Scope, bucket: str | None) -> list[CostLine]:
 def cost_report(client: Client, settings: Settings, scope: Scope, top: int = 10) -> CostReport:
     trend = _lines(client, scope, "toStartOfDay")
     top_rows = client.query(
-        f"SELECT event_id, challenger, route, ts_request, challenger_cost_usd, production_cost_usd, "
-        f"challenger_prompt_tokens + challenger_completion_tokens FROM {SCORES_TABLE} FINAL WHERE {scope.where()} "
-        "ORDER BY challenger_cost_usd DESC, event_id LIMIT {top:UInt32}", parameters={**scope.params(), "top": top})
+        "SELECT event_id, challenger, route, ts_request, challenger_cost_usd, production_cost_usd, challenger_tokens "
+        f"FROM ({_calls(scope)}) ORDER BY challenger_cost_usd DESC, event_id, challenger LIMIT {{top:UInt32}}",
+        parameters={**scope.params(), "top": top})
     budget = settings.cost_budget_usd_per_day
     alerts = []
     if budget is not None:
