@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
+from analytics.judgments import gather_quality
 from analytics.outcomes import outcome_comparison
 from analytics.promotion import ChallengerEvidence
 from analytics.scope import Scope, nan_to_none
@@ -36,7 +37,6 @@ _READ_SETTINGS = {"use_skip_indexes_if_final": 1, "do_not_merge_across_partition
 
 _SIM_OK = "s.status = 'ok' AND s.similarity IS NOT NULL"
 _PAIRED = f"NOT s.is_control AND {_SIM_OK} AND s.control_n > 0"
-_FAITH = "mapContains(s.similarity_components, 'faithfulness')"
 # name -> (aggregate over shadow_scores rows, how hourly rows of that name combine)
 _FIELDS: dict[str, tuple[str, str]] = {
     "challenger_model": ("any(s.challenger_model)", "any"),
@@ -52,10 +52,6 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "flips": ("countIf(ifNull(s.refusal_production != s.refusal_challenger, false))", "sum"),
     "production_cost_usd": ("sum(s.production_cost_usd)", "sum"),
     "challenger_cost_usd": ("sum(s.challenger_cost_usd)", "sum"),
-    "judge_n": ("countIf(s.judge_score IS NOT NULL)", "sum"),
-    "judge_sum": ("sumIf(ifNull(s.judge_score, 0.), s.judge_score IS NOT NULL)", "sum"),
-    "faith_n": (f"countIf({_FAITH})", "sum"),
-    "faith_sum": (f"sumIf(s.similarity_components['faithfulness'], {_FAITH})", "sum"),
     "first_ts": ("min(s.ts_request)", "min"),
     "last_ts": ("max(s.ts_request)", "max"),
     # d = similarity(challenger) − similarity(control) on the same event: pairing removes the
@@ -73,7 +69,7 @@ _KEYS = ["app", "scorer_version", "challenger", "span_hours", "hour"]
 _COLUMNS = ", ".join(_KEYS + list(_FIELDS))
 _SCORE_COLUMNS = ("app, scorer_version, challenger, event_id, challenger_model, is_control, ts_request, status, "
                   "similarity, similarity_components, refusal_production, refusal_challenger, production_cost_usd, "
-                  "challenger_cost_usd, judge_score, latency_delta_ms, challenger_latency_ms, production_latency_ms")
+                  "challenger_cost_usd, latency_delta_ms, challenger_latency_ms, production_latency_ms")
 
 
 def _hourly_sql(rows_where: str, span_hours: int = 1) -> str:
@@ -213,13 +209,17 @@ def _sd(total: float, squares: float, n: int) -> float | None:
 
 
 def gather_evidence(client: Client, scope: Scope, reference_similarity: float,
-                    with_outcomes: bool = True, refresh: bool = True, rollup: bool = True) -> list[ChallengerEvidence]:
-    """Evidence for every non-control challenger in `scope` (give it one scorer version).
+                    with_outcomes: bool = True, refresh: bool = True, rollup: bool = True,
+                    judge_version: str = "") -> list[ChallengerEvidence]:
+    """Evidence for every non-control challenger in `scope` (give it one scorer version): the
+    similarity side from shadow_scores, the judge's from shadow_judgments (`judge_version`, default
+    the latest of the app).
 
     `refresh=False` reads without first rolling up newly closed hours (same answer, maybe slower);
     `rollup=False` ignores the rollup and reads every pair (same answer, slow: for checks).
     """
     rows = _summary(client, scope, refresh and rollup, rollup)
+    quality, slices = gather_quality(client, scope, judge_version)
     control = [r for r in rows if r["is_control"]]
     control_n = sum(r["sim_n"] for r in control)
     control_similarity = _mean(sum(r["sim_sum"] for r in control), control_n)
@@ -242,8 +242,8 @@ def gather_evidence(client: Client, scope: Scope, reference_similarity: float,
             p95_challenger_latency_ms=nan_to_none(r["challenger_latency_q"]),
             p95_production_latency_ms=nan_to_none(r["production_latency_q"]),
             production_cost_usd=float(r["production_cost_usd"]), challenger_cost_usd=float(r["challenger_cost_usd"]),
-            judge_n=r["judge_n"], judge_quality=_mean(r["judge_sum"], r["judge_n"]),
-            judge_faithfulness=_mean(r["faith_sum"], r["faith_n"]), first_ts=r["first_ts"], last_ts=r["last_ts"],
+            quality=quality.get(r["challenger"]), quality_slices=slices.get(r["challenger"], []),
+            first_ts=r["first_ts"], last_ts=r["last_ts"],
             paired_n=int(paired_n), paired_mean=paired_mean, paired_sd=paired_sd,
             reference="control" if control_similarity is not None else f"fixed {reference_similarity:.2f}",
             outcome=outcome_comparison(client, scope, r["challenger"]) if with_outcomes else None,

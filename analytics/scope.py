@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from collections.abc import Iterable
+
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
 from schemas.clickhouse import SCORES_TABLE
+from schemas.errors import ConfigError
 
-__all__ = ["Scope", "nan_to_none", "latest_scorer_version"]
+__all__ = ["Scope", "nan_to_none", "latest_scorer_version", "one_scorer_version"]
 
 
 def nan_to_none(value: Any) -> float | None:
@@ -48,3 +51,18 @@ def latest_scorer_version(client: Client, app: str = "") -> str:
     result = client.query(f"SELECT argMax(scorer_version, ts_scored) FROM {SCORES_TABLE} "
                           "WHERE ({app:String} = '' OR app = {app:String})", parameters={"app": app})
     return str(result.result_rows[0][0]) if result.result_rows else ""
+
+
+def one_scorer_version(client: Client, app: str = "", asked: str | Iterable[str] | None = None) -> str:
+    """The one scorer version a comparison reads: the one asked for, else the latest of `app`.
+
+    Similarities of different scorer versions are not comparable (docs/scoring.md), so asking for
+    several (a list, or names separated by commas) is an error, never a mix. '' when `app` has no rows.
+    """
+    names = [asked] if isinstance(asked, str) else list(asked or [])
+    wanted = sorted({part.strip() for name in names for part in name.split(",") if part.strip()})
+    if len(wanted) > 1:
+        raise ConfigError(f"one scorer version at a time: asked for {', '.join(wanted)}; similarities of different "
+                          "scorer versions are not comparable. Ask for one (default: the latest), and compare "
+                          "versions side by side with one query each")
+    return wanted[0] if wanted else latest_scorer_version(client, app)

@@ -28,9 +28,8 @@ class PromotionReport(BaseModel):
     recommended: str | None  # the cheapest challenger with a promote verdict
 
     def summary(self) -> dict[str, dict[str, object]]:
-        """challenger -> verdict and score: the short form the demo's JSON summary carries."""
-        return {v.challenger: {"verdict": v.verdict, "score": v.score, "confidence": v.confidence}
-                for v in self.verdicts}
+        """challenger -> both questions' answers in short: the form the demo's JSON summary carries."""
+        return {v.challenger: v.summary() for v in self.verdicts}
 
 
 class ActionResult(BaseModel):

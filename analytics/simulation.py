@@ -1,7 +1,9 @@
-"""A/A and power simulations of the promotion engine, checked after every batch like a live deployment.
+"""A/A and power simulations of the equivalence question, checked after every batch like a live deployment.
 
 Each run streams paired similarities (challenger vs the control, per event) and calls the real
-`decide()` after every batch with all the other gates met, stopping at the first promote or reject.
+`decide()` after every batch with all the other gates met and no quality signal, stopping at the
+first promote ("within noise": a drop-in replacement) or manual review ("different"). The quality
+question's own simulation is bench/bench_quality.py.
 Used by bench/bench_promotion.py (long runs) and a fast seeded unit test.
 """
 
@@ -24,11 +26,11 @@ class SimulationResult(BaseModel):
     max_pairs: int
     batch: int
     promoted: int
-    rejected: int
+    different: int  # told apart from production's own variation (never "worse": no quality signal)
     undecided: int
     promote_rate: float
-    reject_rate: float
-    reject_within_2000: float
+    different_rate: float
+    different_within_2000: float
     median_pairs_to_decision: float | None
 
 
@@ -45,7 +47,7 @@ def simulate(settings: Settings, runs: int, shift: float, max_pairs: int = 10_00
     rng = np.random.default_rng(seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     end = start + timedelta(hours=settings.promotion_diurnal_hours + 1)
-    promoted = rejected = within = 0
+    promoted = different = within = 0
     stops: list[int] = []
     for _ in range(runs):
         d = _pairs(rng, max_pairs, shift)
@@ -58,14 +60,17 @@ def simulate(settings: Settings, runs: int, shift: float, max_pairs: int = 10_00
                 has_control=True, refusal_n=n, production_cost_usd=1.0, challenger_cost_usd=0.5,
                 p95_latency_delta_ms=0.0, first_ts=start, last_ts=end, paired_n=n, paired_mean=float(mean),
                 paired_sd=float(var ** 0.5))
-            verdict = decide(evidence, settings).verdict
-            if verdict in ("promote", "reject"):
-                promoted += verdict == "promote"
-                rejected += verdict == "reject"
-                within += verdict == "reject" and n <= 2000
+            verdict = decide(evidence, settings)
+            if verdict.verdict == "reject":
+                raise AssertionError(f"similarity alone rejected a challenger: {verdict.explanation[0]}")
+            told_apart = verdict.equivalence.outcome == "different"
+            if verdict.verdict == "promote" or told_apart:
+                promoted += verdict.verdict == "promote"
+                different += told_apart
+                within += told_apart and n <= 2000
                 stops.append(n)
                 break
     return SimulationResult(runs=runs, shift=shift, max_pairs=max_pairs, batch=batch, promoted=promoted,
-                            rejected=rejected, undecided=runs - promoted - rejected, promote_rate=promoted / runs,
-                            reject_rate=rejected / runs, reject_within_2000=within / runs,
+                            different=different, undecided=runs - promoted - different, promote_rate=promoted / runs,
+                            different_rate=different / runs, different_within_2000=within / runs,
                             median_pairs_to_decision=float(np.median(stops)) if stops else None)

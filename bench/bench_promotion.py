@@ -1,12 +1,13 @@
-"""A/A false-promotion rate and power of the promotion engine under continuous checking.
+"""The equivalence question under continuous checking: "within noise" vs "different", no judge.
 
 Runs the real `decide()` after every batch (default 50 pairs) for a long run (default 10,000 pairs)
 over many seeded runs, and prints:
-  - A/A (challenger identical to production, margin 0): share of runs ever promoted (target ≤ 1 %);
-  - the same at the non-inferiority boundary (true difference = −margin, margin 0.02);
-  - a challenger 5 points worse: share rejected within 2,000 pairs (target ≥ 95 %);
+  - A/A (production asked again): share of runs ever called "different" (target ≤ 1 %);
+  - at the tolerance (true gap = −tolerance): share ever called "within noise" (target ≤ 1 %);
+  - a challenger 10 points further from production: told apart within 2,000 pairs (target ≥ 95 %);
   - baseline: a fixed-n paired t-test at z = 1.96 checked after every batch, the naive method,
     to show what anytime-valid inference buys (ratio against it).
+The quality question (the judge's win rate) has its own bench: bench/bench_quality.py.
 
     python bench/bench_promotion.py [--runs 1000] [--pairs 10000] [--batch 50]
 """
@@ -43,18 +44,20 @@ def main() -> None:
     args = parser.parse_args()
     s = Settings()
     began = time.perf_counter()
+    tol = s.promotion_noise_floor_tolerance
     aa = simulate(s, args.runs, 0.0, args.pairs, args.batch, seed=1)
-    boundary = simulate(s.model_copy(update={"promotion_margin": 0.02}), args.runs, -0.02, args.pairs, args.batch, seed=2)
-    worse = simulate(s, args.runs, -0.05, 2000, args.batch, seed=3)
+    boundary = simulate(s, args.runs, -tol, args.pairs, args.batch, seed=2)
+    far = simulate(s, args.runs, -0.10, 2000, args.batch, seed=3)
     naive = naive_false_positive_rate(args.runs, args.pairs, args.batch, seed=4)
     print(f"checks after every {args.batch} pairs, up to {args.pairs} pairs, {args.runs} runs each "
           f"(alpha {s.promotion_alpha}, tau {s.promotion_msprt_tau}, min samples {s.promotion_min_samples})")
-    print(f"A/A false promotions:                      {aa.promote_rate:.2%} ({aa.promoted}/{aa.runs})  target <= 1 %")
-    print(f"at the margin (-0.02, margin 0.02):        {boundary.promote_rate:.2%} ({boundary.promoted}/{boundary.runs})")
-    print(f"5 points worse rejected within 2,000 pairs: {worse.reject_within_2000:.2%}  target >= 95 %; "
-          f"median pairs to reject {worse.median_pairs_to_decision:.0f}")
+    print(f"A/A called different:                       {aa.different_rate:.2%} ({aa.different}/{aa.runs})  target <= 1 %")
+    print(f"at the tolerance ({-tol:+.2f}) called within noise: {boundary.promote_rate:.2%} "
+          f"({boundary.promoted}/{boundary.runs})  target <= 1 %")
+    print(f"10 points further told apart within 2,000: {far.different_within_2000:.2%}  target >= 95 %; "
+          f"median pairs {far.median_pairs_to_decision:.0f}")
     print(f"baseline, naive t-test checked every batch: {naive:.2%} 'better' at some look "
-          f"(ratio naive / mSPRT false promotions: {naive / max(aa.promote_rate, 1 / aa.runs):.0f}x or more)")
+          f"(ratio naive / mSPRT false calls: {naive / max(aa.different_rate, 1 / aa.runs):.0f}x or more)")
     print(f"{time.perf_counter() - began:.1f}s")
 
 

@@ -49,3 +49,28 @@ def make_records(app: str, challenger: str, n: int, *, seed: int, shift: float =
 
 def insert(client, records: list[ScoredRecord]) -> None:
     client.insert("shadow_scores", records_to_columns(records), column_names=SCORE_COLUMNS, column_oriented=True)
+
+
+def with_judgments(records: list[ScoredRecord], win_rate: float, *, seed: int,
+                   judge_version: str = "pairwise-1:sim") -> list[ScoredRecord]:
+    """The records with a pairwise Judgment each: a win (1) with probability `win_rate`, else a loss (0)."""
+    from schemas.events import Judgment
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for r in records:
+        if r.status != ShadowStatus.OK:
+            out.append(r)
+            continue
+        judgment = Judgment(judge_version=judge_version, judge_model="sim", status="judged",
+                            score=float(rng.random() < win_rate), length_ratio=1.1, cost_usd=0.0001,
+                            ts_judged=r.ts_scored)
+        out.append(r.model_copy(update={"judgment": judgment}))
+    return out
+
+
+def insert_judgments(client, records: list[ScoredRecord]) -> None:
+    from stream_agents.sink import JUDGMENT_COLUMNS, judgments_to_columns
+
+    client.insert("shadow_judgments", judgments_to_columns(records), column_names=JUDGMENT_COLUMNS,
+                  column_oriented=True)

@@ -18,7 +18,7 @@ from analytics.staleness import LagStatus, kafka_lag
 from schemas.clickhouse import connect
 from schemas.errors import ConfigError
 from shadow_optic.cli import main
-from tests.integration.analytics.synthetic import START, insert, make_records
+from tests.integration.analytics.synthetic import START, insert, insert_judgments, make_records, with_judgments
 
 N = 1200
 
@@ -34,9 +34,12 @@ def app_settings(stack_settings):
 def loaded(app_settings, clickhouse):
     app = app_settings.app_name
     insert(clickhouse, make_records(app, "control", N, seed=2, control=True, cost=0.002))
-    insert(clickhouse, make_records(app, "worse", N, seed=1, shift=-0.05, cost=0.0008))
-    insert(clickhouse, make_records(app, "better-cheap", N, seed=3, shift=0.05, cost=0.0005))
-    insert(clickhouse, make_records(app, "better-pricey", N, seed=4, shift=0.05, cost=0.0015))
+    # Similarity says how close each is to production; only the judge's verdicts say which is better.
+    for name, seed, shift, cost, win_rate in (("worse", 1, -0.05, 0.0008, 0.25), ("better-cheap", 3, 0.05, 0.0005, 0.8),
+                                              ("better-pricey", 4, 0.05, 0.0015, 0.8)):
+        records = with_judgments(make_records(app, name, N, seed=seed, shift=shift, cost=cost), win_rate, seed=seed)
+        insert(clickhouse, records)
+        insert_judgments(clickhouse, records)
     return app
 
 
@@ -44,11 +47,17 @@ def test_verdicts_pick_the_cheapest_passing_and_reject_the_worse(app_settings, c
     report = verdicts(clickhouse, app_settings, loaded)
     by = {v.challenger: v for v in report.verdicts}
     assert set(by) == {"worse", "better-cheap", "better-pricey"}
-    assert by["worse"].verdict == "reject" and by["worse"].score < 70
+    # The judge's verdicts reach the gates through shadow_judgments (judge → gate, on the real store).
+    assert by["worse"].verdict == "reject" and by["worse"].quality_source == "judge"
+    assert "worse on quality" in by["worse"].explanation[0]
+    assert by["worse"].quality.pairs == N and abs(by["worse"].quality.win_rate - 0.25) < 0.05
     assert by["better-cheap"].verdict == "promote" and by["better-cheap"].confidence > 0.99
-    assert by["better-pricey"].verdict == "promote"
+    assert by["better-pricey"].verdict == "promote" and by["better-pricey"].quality.outcome == "better"
     assert report.recommended == "better-cheap"
     assert any("noise floor" in line for line in by["worse"].explanation)
+    # Slices per route and tenant come from the same judgments.
+    assert {(s.dimension, s.value) for s in by["worse"].slices} == {("route", "chat"), ("route", "search"),
+                                                                     ("tenant", "t1"), ("tenant", "t2")}
 
 
 def test_stale_window_gives_no_verdict(app_settings, clickhouse, loaded):
