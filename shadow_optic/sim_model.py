@@ -1,10 +1,24 @@
 """`shadow-optic sim-model`: an OpenAI-compatible model server for local runs and tests.
 
-Answers from a JSONL file of recorded answers keyed by prompt (e.g. shared/data/paired_responses.jsonl,
-field production_response or challenger_response), or synthetically; latency, errors and refusals
-are set by flags, reproducibly (a seed). `/v1/embeddings` answers with the local all-MiniLM-L6-v2 when
-the `local-embeddings` extra is installed, otherwise with a deterministic hashing embedding; the
-response's `model` names which (`hashing-384-v1` is word hashing, not a semantic model).
+Answers from recorded answers keyed by prompt, or synthetically. Recorded answers come from a JSONL
+file with a prompt and an answer field (e.g. data/paired_responses.jsonl, field production_response or
+challenger_response: `--answers FILE --field F`) or from a scenario file (data/scenario_*.jsonl:
+`--scenario FILE --role production|control|<challenger model>`). Prompts are looked up after the same
+masking the gateway applies (`producers.redaction.Redactor` with its defaults) on both sides, so a
+replayed request whose phone number the gateway masked still finds its answer. With recorded answers,
+a prompt that has none is an HTTP 404, never an invented answer (counted: `unknown_prompts`); without
+any, every answer is synthetic.
+
+`--judge-file FILE` (a scenario file, or a pairs file with `rating`) makes it also a recorded pairwise
+judge: a chat request whose user message is the prompt of `stream_agents.scoring.pairwise` is
+answered `{"winner": "A" | "B" | "tie"}` from the recorded preference for that (prompt, answer,
+answer), in the order shown; a pair without a recorded preference is an HTTP 422, never a guess
+(`judged`, `judge_unknown` on /healthz).
+
+Latency, errors and refusals are set by flags, reproducibly (a seed). `/v1/embeddings` answers with
+the local all-MiniLM-L6-v2 when the `local-embeddings` extra is installed, otherwise with a
+deterministic hashing embedding; the response's `model` names which (`hashing-384-v1` is word
+hashing, not a semantic model). Tokens are counted as about 4 characters each, judge calls included.
 """
 
 from __future__ import annotations
@@ -13,16 +27,22 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-__all__ = ["SimModelConfig", "create_sim_model", "load_answers"]
+from producers.redaction import Redactor
+from stream_agents.scoring.pairwise import CUT_MARK, Preference, split_pairwise_prompt
+
+__all__ = ["RecordedAnswers", "RecordedJudge", "SimModelConfig", "create_sim_model", "load_answers",
+           "load_judge_records", "load_scenario_answers", "mask"]
 
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 
@@ -32,6 +52,9 @@ class SimModelConfig(BaseModel):
     answers_file: Path | None = None
     answer_field: str = "production_response"
     prompt_field: str = "prompt"
+    scenario_file: Path | None = None  # data/scenario_*.jsonl: answers of `role`
+    role: str = "production"  # production, control, or a challenger's model name
+    judge_file: Path | None = None  # scenario or pairs file (with `rating`): the recorded pairwise judge
     latency_ms: float = Field(0.0, ge=0)
     jitter_ms: float = Field(0.0, ge=0)
     error_rate: float = Field(0.0, ge=0, le=1)
@@ -42,29 +65,231 @@ class SimModelConfig(BaseModel):
     rate_limited_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered 429")
     retry_after_s: float | None = Field(None, ge=0, description="Retry-After sent with each 429")
 
+    @model_validator(mode="after")
+    def _one_answers_source(self) -> SimModelConfig:
+        if self.answers_file is not None and self.scenario_file is not None:
+            raise ValueError("give recorded answers either as answers_file (--answers) or as scenario_file "
+                             "(--scenario), not both")
+        return self
 
-def load_answers(path: Path, prompt_field: str, answer_field: str) -> dict[str, str]:
-    answers: dict[str, str] = {}
+
+_REDACTOR = Redactor()  # the gateway's defaults: secrets, email, phone, card, IBAN
+
+
+def mask(text: str) -> str:
+    """`text` masked as the gateway masks it before publishing; masking twice changes nothing more."""
+    return _REDACTOR.text(text, Counter())
+
+
+def _short(text: str, chars: int = 60) -> str:
+    return repr(text[:chars])
+
+
+def _read_jsonl(path: Path):
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if prompt_field not in row or answer_field not in row:
-                raise ValueError(f"{path}:{number}: needs fields {prompt_field!r} and {answer_field!r}")
-            answers[row[prompt_field]] = row[answer_field]
+            if line.strip():
+                try:
+                    yield number, json.loads(line)
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{number}: not a JSON object: {exc}") from exc
+
+
+def load_answers(path: Path, prompt_field: str, answer_field: str) -> dict[str, str]:
+    """Answers keyed by prompt (as recorded) from a flat JSONL file, e.g. the pairs file."""
+    answers: dict[str, str] = {}
+    for number, row in _read_jsonl(path):
+        if prompt_field not in row or answer_field not in row:
+            raise ValueError(f"{path}:{number}: needs fields {prompt_field!r} and {answer_field!r}")
+        answers[row[prompt_field]] = row[answer_field]
     return answers
+
+
+def load_scenario_answers(path: Path, role: str) -> dict[str, str]:
+    """`role`'s answers keyed by prompt from a scenario file: production, control, or a challenger's
+    model name (rows without that challenger are left out)."""
+    answers: dict[str, str] = {}
+    roles: set[str] = set()
+    for number, row in _read_jsonl(path):
+        try:
+            prompt, challengers = row["prompt"], row["challengers"]
+            roles.update(c["model"] for c in challengers)
+            if role in ("production", "control"):
+                answers[prompt] = row[role]["response"]
+            else:
+                answer = next((c["response"] for c in challengers if c["model"] == role), None)
+                if answer is not None:
+                    answers[prompt] = answer
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a scenario row (prompt, production, control, "
+                             f"challengers[].model/response): missing {exc}") from exc
+    if not answers:
+        raise ValueError(f"{path}: no answers for role {role!r}; roles: production, control, "
+                         f"{', '.join(sorted(roles)) or '(no challengers)'}")
+    return answers
+
+
+class RecordedAnswers:
+    """Recorded answers looked up by the prompt as received or, failing that, after masking."""
+
+    _AMBIGUOUS = object()
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self._exact = dict(answers)
+        self._masked: dict[str, Any] = {}
+        for prompt, answer in answers.items():
+            key = mask(prompt)
+            previous = self._masked.get(key, answer)
+            self._masked[key] = answer if previous == answer else self._AMBIGUOUS
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def get(self, prompt: str) -> str | None:
+        if prompt in self._exact:
+            return self._exact[prompt]
+        answer = self._masked.get(mask(prompt))
+        return None if answer is None or answer is self._AMBIGUOUS else answer
+
+
+@dataclass(frozen=True)
+class JudgeRecord:
+    """One recorded judgement, texts masked as the gateway masks them."""
+
+    source: str  # row id (and challenger model) for messages
+    prompt: str
+    production: str
+    challenger: str
+    preferred: str | None  # production, challenger, tie, identical, or None (no preference recorded)
+
+
+def load_judge_records(path: Path) -> list[JudgeRecord]:
+    """Every (prompt, production answer, challenger answer, preference) of a scenario file or of a
+    pairs file with `rating`."""
+    records: list[JudgeRecord] = []
+    for number, row in _read_jsonl(path):
+        source = str(row.get("id") or f"{path.name}:{number}")
+        try:
+            prompt = mask(row["prompt"])
+            if "challengers" in row:
+                production = mask(row["production"]["response"])
+                for challenger in row["challengers"]:
+                    records.append(JudgeRecord(f"{source} {challenger['model']}", prompt, production,
+                                               mask(challenger["response"]), (challenger.get("judge") or {}).get("preferred")))
+            else:
+                records.append(JudgeRecord(source, prompt, mask(row["production_response"]),
+                                           mask(row["challenger_response"]), row["rating"].get("preferred")))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}:{number}: neither a scenario row (production, challengers[].judge) nor a "
+                             f"pairs row (production_response, challenger_response, rating): missing {exc}") from exc
+    return records
+
+
+def _unclip(text: str) -> tuple[str, bool]:
+    return (text[:-len(CUT_MARK)], True) if text.endswith(CUT_MARK) else (text, False)
+
+
+def _same(received: tuple[str, str, bool], recorded: str) -> bool:
+    """The received text (as received, masked, clipped?) is the recorded one, or its beginning if clipped."""
+    text, masked, clipped = received
+    if clipped:
+        return recorded.startswith(masked) or recorded.startswith(text)
+    return recorded == masked or recorded == text
+
+
+class RecordedJudge:
+    """Answers the pairwise judge prompt from recorded preferences, for the order it was shown."""
+
+    def __init__(self, records: list[JudgeRecord]) -> None:
+        self.records = len(records)
+        # Keyed without trailing newlines: the judge prompt's parser drops them from each turn.
+        self._by_prompt: dict[str, list[JudgeRecord]] = {}
+        for record in records:
+            self._by_prompt.setdefault(record.prompt.rstrip("\n"), []).append(record)
+
+    def _candidates(self, prompt: str) -> list[JudgeRecord]:
+        prompt, clipped = _unclip(prompt)
+        masked = mask(prompt)
+        if not clipped:
+            return self._by_prompt.get(masked.rstrip("\n")) or self._by_prompt.get(prompt.rstrip("\n")) or []
+        if not prompt.strip():
+            return []
+        return [record for key, group in self._by_prompt.items() if key.startswith(masked) or key.startswith(prompt)
+                for record in group]
+
+    def verdict(self, turns: list[tuple[str, str]], answer_a: str, answer_b: str) -> tuple[Preference | None, str]:
+        """(preference, "") or (None, why there is no recorded preference)."""
+        prompts = [text for role, text in turns if role == "user"]
+        if not prompts:
+            return None, "the conversation has no user turn"
+        candidates = self._candidates(prompts[-1])
+        if not candidates:
+            return None, f"no recorded prompt matches {_short(prompts[-1])}"
+        a, a_clipped = _unclip(answer_a)
+        b, b_clipped = _unclip(answer_b)
+        for slot, text in (("A", a), ("B", b)):
+            if not text.strip():
+                return None, f"answer {slot} is empty (prompt {_short(prompts[-1])})"
+        got_a, got_b = (a, mask(a), a_clipped), (b, mask(b), b_clipped)
+        verdicts: dict[Preference, list[str]] = {}
+        without: list[str] = []
+        for record in candidates:
+            a_prod, a_chal = _same(got_a, record.production), _same(got_a, record.challenger)
+            b_prod, b_chal = _same(got_b, record.production), _same(got_b, record.challenger)
+            slots = {"B"} if a_prod and b_chal else set()
+            slots |= {"A"} if a_chal and b_prod else set()
+            if not slots:
+                continue
+            if record.preferred is None:
+                without.append(record.source)
+                continue
+            if record.preferred in ("tie", "identical"):
+                preference: Preference = "tie"
+            elif record.preferred in ("challenger", "production") and len(slots) == 1:
+                challenger_slot = next(iter(slots))
+                preference = challenger_slot if record.preferred == "challenger" else ("A" if challenger_slot == "B" else "B")
+            else:  # an unknown label, or both answers fit both sides: no honest answer
+                without.append(record.source)
+                continue
+            verdicts.setdefault(preference, []).append(record.source)
+        if len(verdicts) == 1:
+            return next(iter(verdicts)), ""
+        if len(verdicts) > 1:
+            return None, "records disagree: " + "; ".join(f"{p}: {', '.join(s)}" for p, s in verdicts.items())
+        if without:
+            return None, f"the record for these answers has no usable preference ({', '.join(without)})"
+        return None, (f"prompt {_short(prompts[-1])} has {len(candidates)} recorded pairs, none of them "
+                      f"these two answers (A {_short(a, 40)}, B {_short(b, 40)})")
 
 
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4)  # the usual ~4 characters per token
 
 
+def _error(status: int, message: str, code: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                   "code": code}}, status_code=status)
+
+
+def _text(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content parts."""
+    if isinstance(content, list):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
 def create_sim_model(config: SimModelConfig) -> Starlette:
-    answers = load_answers(config.answers_file, config.prompt_field, config.answer_field) if config.answers_file else {}
+    if config.answers_file:
+        recorded: RecordedAnswers | None = RecordedAnswers(
+            load_answers(config.answers_file, config.prompt_field, config.answer_field))
+    elif config.scenario_file:
+        recorded = RecordedAnswers(load_scenario_answers(config.scenario_file, config.role))
+    else:
+        recorded = None  # synthetic answers
+    judge = RecordedJudge(load_judge_records(config.judge_file)) if config.judge_file else None
     rng = random.Random(config.seed)
     counters = {"requests": 0, "errors": 0, "refusals": 0, "unknown_prompts": 0, "rate_limited": 0,
-                "shadow_requests": 0, "repeated_event_ids": 0}
+                "shadow_requests": 0, "repeated_event_ids": 0, "judged": 0, "judge_unknown": 0}
     seen_event_ids: set[str] = set()
     arrivals: list[float] = []  # wall-clock arrival of each shadow request (bounded): rate checks
     faults = {"error_rate": config.error_rate, "latency_ms": config.latency_ms,
@@ -96,11 +321,29 @@ def create_sim_model(config: SimModelConfig) -> Starlette:
             return JSONResponse({"error": {"message": "simulated failure", "type": "server_error"}}, status_code=500)
         return None
 
-    def answer_for(prompt: str) -> str:
-        if prompt in answers:
-            return answers[prompt]
-        counters["unknown_prompts"] += 1
-        return f"A synthetic answer from {config.model} to: {prompt[:200]}"
+    def answer_for(prompt: str) -> str | None:
+        """The recorded answer (None: there is none, counted), or a synthetic one without recordings."""
+        if recorded is None:
+            return f"A synthetic answer from {config.model} to: {prompt[:200]}"
+        answer = recorded.get(prompt)
+        if answer is None:
+            counters["unknown_prompts"] += 1
+        return answer
+
+    def no_answer(prompt: str) -> JSONResponse:
+        return _error(404, f"no recorded answer for this prompt: {_short(prompt)}", "no_recorded_answer")
+
+    def judged_text(prompt: str) -> Response | str | None:
+        """The recorded judge's answer to a pairwise judge prompt, its 422, or None: not a judge prompt."""
+        parts = split_pairwise_prompt(prompt) if judge is not None else None
+        if parts is None:
+            return None
+        preference, why = judge.verdict(*parts)  # type: ignore[union-attr]
+        if preference is None:
+            counters["judge_unknown"] += 1
+            return _error(422, f"no recorded preference for this pair: {why}", "no_recorded_preference")
+        counters["judged"] += 1
+        return json.dumps({"winner": preference})
 
     async def chat_completions(request: Request) -> Response:
         counters["requests"] += 1
@@ -108,20 +351,28 @@ def create_sim_model(config: SimModelConfig) -> Starlette:
         try:
             body: dict[str, Any] = await request.json()
             messages = body.get("messages") or []
-            prompt = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+            prompt = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+            prompt_chars = "".join(_text(m.get("content")) for m in messages)
         except (ValueError, AttributeError):
-            return JSONResponse({"error": {"message": "body must be a JSON chat completion request",
-                                           "type": "invalid_request_error"}}, status_code=400)
+            return _error(400, "body must be a JSON chat completion request", "invalid_request")
         fault = await injected_fault()
         if fault is not None:
             return fault
-        if config.refusal_rate and rng.random() < config.refusal_rate:
+        judged = judged_text(prompt)
+        if isinstance(judged, Response):
+            return judged
+        if judged is not None:
+            text = judged  # refusals are injected into answers only, not into judge verdicts
+        elif config.refusal_rate and rng.random() < config.refusal_rate:
             counters["refusals"] += 1
             text = REFUSAL_TEXT
         else:
-            text = answer_for(prompt)
+            answer = answer_for(prompt)
+            if answer is None:
+                return no_answer(prompt)
+            text = answer
         created = int(time.time())
-        usage = {"prompt_tokens": _tokens(prompt), "completion_tokens": _tokens(text)}
+        usage = {"prompt_tokens": _tokens(prompt_chars), "completion_tokens": _tokens(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         completion_id = f"chatcmpl-sim-{counters['requests']}"
         if body.get("stream"):
@@ -171,8 +422,9 @@ def create_sim_model(config: SimModelConfig) -> Starlette:
         return JSONResponse({"object": "list", "data": [{"id": config.model, "object": "model", "owned_by": "sim"}]})
 
     async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok", "answers": len(answers), **counters, "event_ids": len(seen_event_ids),
-                             "faults": faults})
+        return JSONResponse({"status": "ok", "answers": len(recorded) if recorded is not None else 0,
+                             "judge_records": judge.records if judge is not None else 0, **counters,
+                             "event_ids": len(seen_event_ids), "faults": faults})
 
     async def completions(request: Request) -> Response:
         counters["requests"] += 1
@@ -186,6 +438,8 @@ def create_sim_model(config: SimModelConfig) -> Starlette:
         if fault is not None:
             return fault
         text = answer_for(prompt)
+        if text is None:
+            return no_answer(prompt)
         usage = {"prompt_tokens": _tokens(prompt), "completion_tokens": _tokens(text)}
         return JSONResponse({"id": f"cmpl-sim-{counters['requests']}", "object": "text_completion",
                              "created": int(time.time()), "model": config.model,

@@ -12,8 +12,11 @@ def _sim_model(args: argparse.Namespace, _settings: Settings) -> int:
     from shadow_optic.runners import run_sim_model
     from shadow_optic.sim_model import SimModelConfig
 
+    if args.answers is not None and args.scenario is not None:
+        raise SystemExit("sim-model: give --answers or --scenario, not both")
     config = SimModelConfig(model=args.model, answers_file=args.answers, answer_field=args.field,
-                            prompt_field=args.prompt_field, latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
+                            prompt_field=args.prompt_field, scenario_file=args.scenario, role=args.role,
+                            judge_file=args.judge_file, latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
                             error_rate=args.error_rate, refusal_rate=args.refusal_rate, seed=args.seed,
                             rate_limited_rate=args.rate_limited_rate, retry_after_s=args.retry_after_s,
                             embeddings=args.embeddings)
@@ -47,9 +50,19 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     sim = sub.add_parser("sim-model", help="an OpenAI-compatible model server for local runs")
-    sim.add_argument("--answers", type=Path, help="JSONL of recorded answers keyed by prompt")
+    sim.add_argument("--answers", type=Path,
+                     help="JSONL of recorded answers keyed by prompt (e.g. data/paired_responses.jsonl); prompts are "
+                          "matched after the gateway's masking, an unknown prompt is HTTP 404")
     sim.add_argument("--field", default="production_response", help="field of the answer in --answers")
     sim.add_argument("--prompt-field", default="prompt")
+    sim.add_argument("--scenario", type=Path,
+                     help="scenario JSONL (data/scenario_*.jsonl): serve --role's recorded answers by prompt")
+    sim.add_argument("--role", default="production",
+                     help="with --scenario: production, control (production asked again) or a challenger's model "
+                          "name, e.g. gpt-4")
+    sim.add_argument("--judge-file", type=Path,
+                     help="scenario JSONL or pairs JSONL with rating: also answer the pairwise judge prompt from "
+                          "the recorded preferences (no record: HTTP 422)")
     sim.add_argument("--model", default="sim-model")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8101)
