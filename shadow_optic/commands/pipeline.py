@@ -14,13 +14,18 @@ def _sim_model(args: argparse.Namespace, _settings: Settings) -> int:
 
     if args.answers is not None and args.scenario is not None:
         raise SystemExit("sim-model: give --answers or --scenario, not both")
+    if args.scenario is None and args.role != "production":
+        raise SystemExit("sim-model: --role needs --scenario")
     config = SimModelConfig(model=args.model, answers_file=args.answers, answer_field=args.field,
                             prompt_field=args.prompt_field, scenario_file=args.scenario, role=args.role,
                             judge_file=args.judge_file, latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
                             error_rate=args.error_rate, refusal_rate=args.refusal_rate, seed=args.seed,
                             rate_limited_rate=args.rate_limited_rate, retry_after_s=args.retry_after_s,
                             embeddings=args.embeddings)
-    run_sim_model(config, args.host, args.port)
+    try:
+        run_sim_model(config, args.host, args.port)
+    except (ValueError, FileNotFoundError) as exc:  # a bad --answers/--scenario/--role/--judge-file
+        raise SystemExit(f"sim-model: {exc}") from exc
     return 0
 
 
