@@ -229,3 +229,33 @@ def test_a_judge_sim_still_answers_ordinary_requests_from_its_answers():
     client = TestClient(create_sim_model(SimModelConfig(scenario_file=UPGRADE, role="gpt-4", judge_file=UPGRADE)))
     assert _ask(client, row["prompt"])["body"]["choices"][0]["message"]["content"] == _challenger(row, "gpt-4")["response"]
     assert _judge(client, row["prompt"], row["production"]["response"], _challenger(row, "gpt-4")["response"]) == (200, "B")
+
+
+async def test_the_pipelines_pairwise_judge_scores_against_the_recorded_judge():
+    import httpx
+
+    from schemas.settings import ModelPrice
+    from stream_agents.scoring.judge import AsyncRateLimiter
+    from stream_agents.scoring.pairwise import PairwiseJudge
+
+    rows = _rows()
+    app = create_sim_model(SimModelConfig(judge_file=UPGRADE, model="recorded-judge"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+        judge = PairwiseJudge(http, "http://judge/v1", "recorded-judge", limiter=AsyncRateLimiter(1000, 10),
+                              price=ModelPrice(input_per_1k=0.03, output_per_1k=0.06))
+
+        async def score(row: dict, challenger: str):
+            conversation = render_conversation(NormalizedRequest(model="m", messages=[
+                ChatMessage(role="user", content=_gateway_mask(row["prompt"]))]))
+            return await judge.judge(conversation, _gateway_mask(row["production"]["response"]),
+                                     _gateway_mask(challenger))
+
+        better = rows["alpaca_eval:helpful_base:0005"]
+        outcome, why, cost = await score(better, _challenger(better, "gpt-4")["response"])
+        assert outcome is not None and outcome.score == 1.0 and not outcome.flipped and why == ""
+        assert cost > 0  # judge spend is measurable: ~4 characters per token
+        phone = rows[PHONE_ROW]
+        outcome, _, _ = await score(phone, _challenger(phone, "falcon-40b-instruct")["response"])
+        assert outcome is not None and outcome.score == 0.0
+        outcome, why, _ = await score(better, better["control"]["response"])
+        assert outcome is None and "HTTP 422" in why and "no recorded preference for this pair" in why
