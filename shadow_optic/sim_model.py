@@ -174,8 +174,9 @@ def load_judge_records(path: Path) -> list[JudgeRecord]:
             if "challengers" in row:
                 production = mask(row["production"]["response"])
                 for challenger in row["challengers"]:
+                    preferred = (challenger.get("judge") or {}).get("preferred")
                     records.append(JudgeRecord(f"{source} {challenger['model']}", prompt, production,
-                                               mask(challenger["response"]), (challenger.get("judge") or {}).get("preferred")))
+                                               mask(challenger["response"]), preferred))
             else:
                 records.append(JudgeRecord(source, prompt, mask(row["production_response"]),
                                            mask(row["challenger_response"]), row["rating"].get("preferred")))
@@ -247,7 +248,8 @@ class RecordedJudge:
                 preference: Preference = "tie"
             elif record.preferred in ("challenger", "production") and len(slots) == 1:
                 challenger_slot = next(iter(slots))
-                preference = challenger_slot if record.preferred == "challenger" else ("A" if challenger_slot == "B" else "B")
+                production_slot = "A" if challenger_slot == "B" else "B"
+                preference = challenger_slot if record.preferred == "challenger" else production_slot
             else:  # an unknown label, or both answers fit both sides: no honest answer
                 without.append(record.source)
                 continue
