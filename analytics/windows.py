@@ -285,7 +285,8 @@ def _query(client: Client, q: DriftQuery, refresh: bool, fields: Sequence[str] |
     sql, extra = _sql(q, figures)
     route = "route" if "route" in q.by else "'*' AS route"
     tenant = "tenant" if "tenant" in q.by else "'*' AS tenant"
-    columns = {"challenger": "challenger", "scorer_version": "{scorer_version:String} AS scorer_version", "route": route, "tenant": tenant, "window_start": "window_start",
+    columns = {"challenger": "challenger", "scorer_version": "{scorer_version:String} AS scorer_version",
+               "route": route, "tenant": tenant, "window_start": "window_start",
                "window_end": f"window_start + toIntervalMinute({q.minutes}) AS window_end", "rows": "rows", "ok": "ok",
                "errors": "errors", **{name: f"{expr} AS {name}" for name, expr in _ROW_FIELDS.items()}}
     wanted = ",\n    ".join(columns[name] for name in (fields or columns))

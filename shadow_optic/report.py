@@ -22,8 +22,10 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "—" if value is None else format(value, pattern)
 
 
-def drift_table(windows: list[DriftWindow], minutes: int, console: Console | None = None) -> None:
-    table = Table(title=f"Drift per challenger, {minutes}-minute windows (ΔS = 1 − similarity)")
+def drift_table(windows: list[DriftWindow], minutes: int, console: Console | None = None,
+                scorer_version: str | None = None) -> None:
+    table = Table(title=f"Drift per challenger, {minutes}-minute windows (ΔS = 1 − similarity)",
+                  caption=None if scorer_version is None else f"scorer {scorer_version}")
     for column, justify in (("challenger", "left"), ("window start (UTC)", "left"), ("rows", "right"),
                             ("ok", "right"), ("mean sim", "right"), ("mean ΔS", "right"),
                             ("p95 Δlatency ms", "right"), ("errors", "right"), ("Δcost $", "right")):
@@ -44,9 +46,11 @@ def _table(title: str, columns: list[tuple[str, str]]) -> Table:
     return table
 
 
-def drift_rows_table(rows, minutes: int, step: int | None, exact: bool, console: Console | None = None) -> None:
+def drift_rows_table(rows, minutes: int, step: int | None, exact: bool, console: Console | None = None,
+                     scorer_version: str | None = None) -> None:
     kind = f"sliding {minutes}-minute windows every {step} min" if step else f"{minutes}-minute windows"
-    table = _table(f"Drift per challenger, {kind} ({'exact' if exact else 'minute view'})",
+    version = "" if scorer_version is None else f", scorer {scorer_version}"
+    table = _table(f"Drift per challenger, {kind} ({'exact' if exact else 'minute view'}{version})",
                    [("challenger", "left"), ("route", "left"), ("tenant", "left"), ("window (UTC)", "left"),
                     ("rows", "right"), ("mean ΔS", "right"), ("p95 ΔS", "right"), ("Δlat p50/p95/p99 ms", "right"),
                     ("errors", "right"), ("refusals", "right"), ("flips", "right"), ("Δcost $", "right")])
@@ -60,23 +64,48 @@ def drift_rows_table(rows, minutes: int, step: int | None, exact: bool, console:
 
 
 def verdict_table(report, verbose: bool = False, console: Console | None = None) -> None:
+    """Both questions side by side: quality (judge win rate or outcomes) and equivalence (noise floor)."""
     console = console or stdout_console()
     table = _table(f"Promotion verdicts for app {report.app or '(all)'} (scorer {report.scorer_version or '—'})",
-                   [("challenger", "left"), ("verdict", "left"), ("score", "right"), ("confidence", "right"),
-                    ("pairs", "right"), ("mean sim", "right"), ("noise floor", "right"), ("more samples", "right")])
+                   [("challenger", "left"), ("verdict", "left"), ("score", "right"), ("quality", "left"),
+                    ("win rate [interval]", "right"), ("judged", "right"), ("length ×", "right"),
+                    ("equivalence", "left"), ("similarity", "right"), ("noise floor", "right"), ("cost ×", "right")])
     for v in report.verdicts:
-        e = v.evidence
-        table.add_row(v.challenger, v.verdict, f"{v.score:.1f}", f"{v.confidence:.3f}", str(e.paired_n),
-                      _fmt(e.mean_similarity, ".3f"), _fmt(e.control_similarity, ".3f"),
-                      "—" if v.samples_needed is None else str(v.samples_needed))
+        e, q, row = v.evidence, v.quality, v.summary()
+        interval = "" if q is None or q.low is None else f" [{q.low:.2f}, {q.high:.2f}]"
+        table.add_row(v.challenger, v.verdict, f"{v.score:.1f}",
+                      "—" if q is None else f"{q.outcome.replace('_', ' ')} ({v.quality_source})",
+                      "—" if q is None or q.win_rate is None else f"{q.win_rate:.3f}{interval}",
+                      str(row["judged_pairs"]), _fmt(row["length_ratio"], ".2f"),
+                      v.equivalence.outcome.replace("_", " "), _fmt(e.mean_similarity, ".3f"),
+                      _fmt(e.control_similarity, ".3f"), _fmt(e.cost_ratio, ".2f"))
     console.print(table)
     console.print(f"recommended (cheapest passing): {report.recommended or 'none'}")
     for v in report.verdicts:
         lines = v.explanation if verbose else v.explanation[:1]
-        console.print(f"[bold]{v.challenger}[/]: " + "\n  ".join(lines))
+        console.print(f"[bold]{v.challenger}[/] (answered: {v.answered}): " + "\n  ".join(lines))
+        flagged = [s for s in v.slices if s.flagged]
+        if flagged and not verbose:
+            console.print("  worse on " + ", ".join(f"{s.dimension}={s.value} (win rate {s.win_rate:.2f} over "
+                                                     f"{s.pairs})" for s in flagged))
         if verbose and v.canary_plan:
             console.print("  canary plan: " + " → ".join(f"{s.percent:g}% for {s.minutes} min" for s in v.canary_plan)
                           + f"; roll back if {v.canary_plan[0].rollback_if}")
+
+
+def slice_table(report, console: Console | None = None) -> None:
+    """The win rate per route and tenant for every judged challenger; flagged = worse there (Holm)."""
+    rows = [(v.challenger, s) for v in report.verdicts for s in v.slices]
+    if not rows:
+        return
+    table = _table("Quality per slice (judge win rate, Holm across each challenger's slices)",
+                   [("challenger", "left"), ("slice", "left"), ("pairs", "right"), ("win rate [interval]", "right"),
+                    ("outcome", "left"), ("flagged", "left")])
+    for challenger, s in rows:
+        interval = "" if s.low is None else f" [{s.low:.2f}, {s.high:.2f}]"
+        table.add_row(challenger, f"{s.dimension}={s.value}", str(s.pairs),
+                      _fmt(s.win_rate, ".3f") + interval, s.outcome.replace("_", " "), "WORSE" if s.flagged else "")
+    (console or stdout_console()).print(table)
 
 
 def action_line(result, console: Console | None = None) -> None:

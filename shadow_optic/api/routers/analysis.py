@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from analytics.costs import CostReport, cost_report
 from analytics.history import list_history
 from analytics.promotion import Verdict
 from analytics.readiness import Readiness, readiness
-from analytics.scope import Scope
+from analytics.scope import Scope, one_scorer_version
 from analytics.service import PromotionReport, decision_scope, verdicts
 from analytics.windows import DriftQuery, DriftRow
 from schemas.events import DecisionRecord
@@ -66,13 +66,21 @@ async def readiness_(state: State, app: str | None = None) -> list[Readiness]:
     return await state.ch(run)
 
 
-@router.get("/drift", response_model=list[DriftRow], summary="Tumbling or sliding drift windows per challenger")
-async def drift_(state: State, app: str | None = None, challenger: str = "",
+@router.get("/drift", response_model=list[DriftRow],
+            summary="Tumbling or sliding drift windows per challenger, of one scorer version")
+async def drift_(state: State, response: Response, app: str | None = None, challenger: str = "",
                  minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60)] = 5,
                  step: Annotated[int | None, Query(ge=1, description="slide step; default tumbling")] = None,
                  by: Annotated[list[Literal["route", "tenant"]] | None, Query()] = None,
                  exact: Annotated[bool, Query(description="read shadow_scores FINAL, exact quantiles")] = False,
-                 scorer_version: str = "") -> list[DriftRow]:
-    query = DriftQuery(scope=Scope(app=state.app_name(app), scorer_version=scorer_version), minutes=minutes,
-                       step_minutes=step, by=by or [], source="exact" if exact else "view", challenger=challenger)
-    return await state.ch(state.drift_cache.run, query)  # closed windows come from the cache
+                 scorer_version: Annotated[list[str] | None, Query(
+                     description="the one scorer version to read (default: the latest of the app); several is "
+                                 "a 400, never a mix. Every row and the X-Shadow-Scorer-Version header name it")
+                 ] = None) -> list[DriftRow]:
+    def run(client) -> list[DriftRow]:  # noqa: ANN001
+        version = one_scorer_version(client, state.app_name(app), scorer_version)
+        response.headers["X-Shadow-Scorer-Version"] = version
+        query = DriftQuery(scope=Scope(app=state.app_name(app), scorer_version=version), minutes=minutes,
+                           step_minutes=step, by=by or [], source="exact" if exact else "view", challenger=challenger)
+        return state.drift_cache.run(client, query)  # closed windows come from the cache
+    return await state.ch(run)

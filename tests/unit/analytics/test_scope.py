@@ -32,3 +32,29 @@ def test_params_name_every_placeholder_the_fragment_may_use():
     where, params = scope.where(), scope.params()
     for name in ("app", "scorer_version", "since", "until"):
         assert f"{{{name}:" in where and name in params
+
+
+class _Latest:
+    """Stands in for the client only where one_scorer_version asks it for the latest version."""
+
+    def __init__(self, version: str) -> None:
+        self.version, self.asked = version, []
+
+    def query(self, sql, parameters):  # noqa: ANN001
+        self.asked.append(parameters["app"])
+        return type("R", (), {"result_rows": [(self.version,)]})()
+
+
+def test_one_scorer_version_defaults_to_the_latest_and_refuses_a_mix():
+    import pytest
+
+    from analytics.scope import one_scorer_version
+    from schemas.errors import ConfigError
+
+    client = _Latest("v2")
+    assert one_scorer_version(client, "shop") == "v2" and client.asked == ["shop"]
+    assert one_scorer_version(client, "shop", []) == "v2"
+    assert one_scorer_version(client, "shop", "v1") == "v1" and one_scorer_version(client, "shop", ["v1", "v1"]) == "v1"
+    for several in ("v1,v2", ["v1", "v2"]):
+        with pytest.raises(ConfigError, match="one scorer version at a time: asked for v1, v2"):
+            one_scorer_version(client, "shop", several)
