@@ -98,7 +98,8 @@ def create_app(settings: Settings) -> faust.App:
     guard_metrics = GuardMetrics(metrics.registry)
     # A dead letter must fit what the producer sends and what the pipeline accepts as a message.
     letter_max_bytes = min(settings.max_event_bytes, app.conf.producer_max_request_size)
-    lettered: OrderedDict[tuple[str, int, int], None] = OrderedDict()  # recent origins: no letter twice
+    # Letters of recent origins, sent or being sent: a retried batch waits for the same one, never sends two.
+    lettered: OrderedDict[tuple[str, int, int], asyncio.Task] = OrderedDict()
     prefix = registry_prefix(settings.topic_prefix)
     app.shadow_metrics, app.shadow_readiness = metrics, readiness  # for tests and embedding code
 
@@ -109,15 +110,20 @@ def create_app(settings: Settings) -> faust.App:
         return aioredis.Redis(connection_pool=pool)
 
     async def dead_letter(event: EventT, stage: str, reason: str) -> None:
-        """Send the letter and wait until Kafka has it; retried (and counted) until then, never raises.
-
-        A letter that Kafka refuses as such (e.g. a broker limit below ours) is rebuilt to half the
-        size: the origin, size and sha256 always fit, and they are enough to fetch the original.
-        """
+        """Send the letter and wait until Kafka has it; never raises (but CancelledError)."""
         message = event.message
         origin = (message.topic, message.partition, message.offset)
-        if origin in lettered:
-            return  # a batch retried after its letters went out: one letter per message is enough
+        if origin not in lettered:
+            lettered[origin] = asyncio.create_task(send_letter(event, stage, reason))
+            while len(lettered) > 10_000:
+                lettered.popitem(last=False)
+        await asyncio.shield(lettered[origin])  # a cancelled batch must not cancel a letter half-sent
+
+    async def send_letter(event: EventT, stage: str, reason: str) -> None:
+        """Retried (and counted) until Kafka has the letter. A letter Kafka refuses as such (e.g. a
+        broker limit below ours) is rebuilt to half the size: origin, size and sha256 always fit."""
+        message = event.message
+        origin = (message.topic, message.partition, message.offset)
         max_bytes, backoff = letter_max_bytes, 0.5
         log.warning("dead letter from %s[%d]@%d: %s", *origin, reason[:500])
         while True:
@@ -136,9 +142,6 @@ def create_app(settings: Settings) -> faust.App:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
         metrics.dead_letters.labels(stage).inc()
-        lettered[origin] = None
-        while len(lettered) > 10_000:
-            lettered.popitem(last=False)
 
     def guard(stage: str, body: Any) -> BatchGuard[EventT]:
         return BatchGuard(stage, body, lambda event, reason: dead_letter(event, stage, reason), guard_metrics)
@@ -166,8 +169,14 @@ def create_app(settings: Settings) -> faust.App:
 
     async def deliver(sends: list) -> None:
         """Wait until Kafka has every message of the batch, so that acking the inputs loses nothing."""
-        futures = await asyncio.gather(*sends)
-        await asyncio.gather(*(future for future in futures if future is not None))  # letters: delivered
+        # Every send settles before a failure is raised: none is left running beside the batch's retry.
+        futures = await asyncio.gather(*sends, return_exceptions=True)
+        failed = [f for f in futures if isinstance(f, BaseException)]
+        pending = [f for f in futures if f is not None and not isinstance(f, BaseException)]  # None: a letter
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        failed += [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:
+            raise failed[0]
 
     async def until_done(what: str, action: Any) -> Any:
         """Retry while Redis is unreachable (fail closed: no admission, no call); claims make retries safe."""

@@ -93,7 +93,7 @@ class BatchGuard(Generic[E]):
 
     def __init__(self, stage: str, body: Callable[[list[E]], Awaitable[None]],
                  dead_letter: Callable[[E, str], Awaitable[None]], metrics: GuardMetrics,
-                 base_backoff_s: float = 0.5, max_backoff_s: float = 30.0, item_attempts: int = 2) -> None:
+                 base_backoff_s: float = 0.5, max_backoff_s: float = 30.0, item_attempts: int = 3) -> None:
         self.stage = stage
         self._body = body
         self._dead_letter = dead_letter  # must itself never raise (it retries its send)
