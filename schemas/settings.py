@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     replay_pass_similarity: float = Field(0.6, ge=0, le=1, description="similarity that counts as a pass (evidence)")
     replay_allocation_target: float = Field(0.8, ge=0, le=1, description="pass rate a challenger must reach")
     kafka_session_timeout_s: float = Field(30.0, ge=6, description="how soon a dead worker's partitions move")
+    shutdown_timeout_s: float = Field(
+        10.0, gt=0, description="longest a worker takes to stop on SIGTERM/SIGINT, whatever it waits on (Kafka "
+                                "unreachable included); past it the process exits without committing more")
     # scoring (stream_agents/scoring/, docs/scoring.md)
     similarity_method: Literal["lexical", "embedding"] = Field(
         "lexical", description="lexical: fast, no model; embedding: SHADOW_EMBEDDING_* below")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
@@ -40,10 +43,47 @@ def run_worker(settings: Settings) -> None:
     _migrate(settings.clickhouse_url)  # a ClickHouse of the user's own may be empty
     app = create_app(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per challenger call is noise
+    timeout_s = settings.shutdown_timeout_s
+
+    class BoundedWorker(faust.Worker):
+        """Faust's worker, whose stop on SIGTERM/SIGINT is bounded: with Kafka unreachable, Faust's
+        graceful stop waits for the broker (commits, producer flush, consumer leave) without end."""
+
+        def _schedule_shutdown(self, sig: signal.Signals) -> None:
+            _exit_unless_stopped_within(timeout_s)
+            super()._schedule_shutdown(sig)
+
     # INFO, not WARNING: at WARNING Faust turns the root logger to DEBUG for its spinner (-10-20 %).
-    worker = faust.Worker(app, loglevel=settings.log_level.upper() if settings.log_level.upper() != "WARNING"
-                          else "INFO", quiet=True)
+    worker = BoundedWorker(app, loglevel=settings.log_level.upper() if settings.log_level.upper() != "WARNING"
+                           else "INFO", quiet=True)
     worker.execute_from_commandline()
+
+
+_exit_timer: threading.Timer | None = None
+
+
+def _exit_unless_stopped_within(timeout_s: float) -> None:
+    """Arm (once) a thread that ends the process if the graceful stop has not within `timeout_s`.
+
+    A thread, not the event loop: the loop is what may be stuck. Exiting hard commits nothing more, and
+    what was committed before covers only processed batches (the agents withhold the acks of a batch
+    they abandon), so every unfinished event is delivered again to the next worker.
+    """
+    global _exit_timer
+    if _exit_timer is not None:
+        return
+
+    def exit_now() -> None:
+        logging.getLogger(__name__).error(
+            "the worker did not stop within %.1fs (SHADOW_SHUTDOWN_TIMEOUT_S), probably waiting on an unreachable "
+            "Kafka: exiting now; uncommitted events will be delivered again", timeout_s)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(1)
+
+    _exit_timer = threading.Timer(timeout_s, exit_now)
+    _exit_timer.daemon = True  # a stop that finishes in time is not held up by it
+    _exit_timer.start()
 
 
 def _migrate(clickhouse_url: str) -> None:
