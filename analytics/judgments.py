@@ -21,7 +21,7 @@ _SUMS = f"""countIf({_JUDGED}) AS pairs,
     sumIf(pow(ifNull(score, 0.), 2), {_JUDGED}) AS score_sq,
     countIf({_JUDGED} AND flipped) AS flips,
     countIf(status = 'not_judged') AS not_judged,
-    avgIf(length_ratio, {_JUDGED} AND length_ratio IS NOT NULL) AS length_ratio,
+    quantileExactIf(0.5)(length_ratio, {_JUDGED} AND length_ratio IS NOT NULL) AS length_ratio,
     countIf(status = 'judged' AND quality IS NOT NULL) AS rubric_n,
     avgIf(quality, status = 'judged' AND quality IS NOT NULL) AS rubric_quality,
     avgIf(faithfulness, status = 'judged' AND faithfulness IS NOT NULL) AS rubric_faithfulness,
@@ -40,7 +40,7 @@ class QualityEvidence(BaseModel):
     flips: int = 0  # pairs whose verdict followed the slot (counted as ties)
     not_judged: int = 0  # asked, but no verdict: no record, an empty answer, judge errors, budget
     not_judged_reasons: dict[str, int] = {}
-    length_ratio: float | None = None  # mean challenger/production answer length over judged pairs
+    length_ratio: float | None = None  # median challenger/production answer length over judged pairs
     rubric_n: int = 0  # rubric judge (judge-1): quality and faithfulness in 0-1
     rubric_quality: float | None = None
     rubric_faithfulness: float | None = None
@@ -90,6 +90,9 @@ def gather_quality(client: Client, scope: Scope, judge_version: str = ""
             slices.setdefault(row["challenger"], []).append(evidence)
         else:
             overall[row["challenger"]] = evidence
+    for challenger, found in slices.items():  # a dimension with one value is the whole window again
+        counts = {d: sum(q.dimension == d for q in found) for d in ("route", "tenant")}
+        slices[challenger] = [q for q in found if counts[q.dimension] > 1]
     reasons = client.query(
         f"SELECT challenger, reason, count() FROM {JUDGMENTS_TABLE} FINAL WHERE {scope_terms} "
         "AND judge_version = {judge_version:String} AND status = 'not_judged' GROUP BY challenger, reason "

@@ -226,7 +226,7 @@ def _quality_gate(q: WinRateResult | None, source: str, e: ChallengerEvidence, s
                   f"{1 - q.alpha:.0%} anytime-valid interval [{_f(q.low, '.3f')}, {_f(q.high, '.3f')}] "
                   f"vs {0.5 - q.margin:.2f}: {q.outcome.replace('_', ' ')}; "
                   f"judge flipped with the order on {_f(jq.flip_rate, '.1%')} (counted as ties); "
-                  f"{jq.not_judged} not judged; answer length {_f(jq.length_ratio, '.2f')}× production's"
+                  f"{jq.not_judged} not judged; median answer length {_f(jq.length_ratio, '.2f')}× production's"
                   + (f"; decision in about {q.pairs_needed} more judged pairs" if q.pairs_needed else ""))
     return Gate(name="quality", question="quality", passed={"better": True, "not_worse": True, "worse": False}.get(
         q.outcome), value=q.win_rate, threshold=0.5 - q.margin, points=points, max_points=30, detail=detail)

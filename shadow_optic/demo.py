@@ -1,8 +1,11 @@
 """`shadow-optic demo`: the whole pipeline, end to end, on real data and the real local stack.
 
-Brings the stack up, starts two sim models (production answers and challenger answers from a pairs
-file), the worker and the gateway; sends every prompt through the gateway with a real HTTP client;
-waits until each (event, challenger) pair is scored in ClickHouse; prints the drift table.
+For each scenario (by default both in data/: upgrade text-davinci-003, replace GPT-4) it starts one
+sim model per role replaying recorded answers (production, the control = production asked again, one
+per challenger) and a recorded judge (the GPT-4 judge's real preferences), the worker and the
+gateway; sends every prompt through the gateway with a real HTTP client, tagged with its AlpacaEval
+subset as the tenant; waits until each (event, challenger) pair is scored in ClickHouse; prints the
+drift table and the verdicts, which answer both questions: quality and equivalence.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import httpx
 from pydantic import BaseModel
@@ -25,13 +29,14 @@ from analytics.drift import drift_windows, scored_rows
 from analytics.service import verdicts
 from schemas.clickhouse import connect
 from schemas.errors import ConfigError, StackError
-from schemas.settings import ChallengerConfig, ModelPrice, Settings
+from schemas.settings import ChallengerConfig, Settings
 from shadow_optic.child_env import settings_env
-from shadow_optic.report import drift_table, verdict_table
+from shadow_optic.data_files import data_file
+from shadow_optic.report import drift_table, slice_table, verdict_table
 from shadow_optic.stack.launcher import LocalStack
 from shadow_optic.stack.processes import ManagedProcess, free_port, start_process, wait_until
 
-__all__ = ["DemoOptions", "run_demo", "default_pairs_file"]
+__all__ = ["DemoOptions", "DemoScenario", "run_demo", "load_scenario", "load_pairs_scenario", "default_scenarios"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Shadow traffic is capped like a real provider's quota would require: a sim model saturated by an
@@ -39,8 +44,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_RATE_LIMIT_RPS = 60.0
 
 
+# Demo-sized gates, printed with the verdicts: a demo has minutes of traffic and ~400 prompts, where a
+# deployment would want 1,000 pairs over a full day.
+DEMO_MIN_SAMPLES = 300
+DEMO_DIURNAL_HOURS = 0.0
+JUDGE_MODEL = "gpt-4-alpaca-eval-recorded"  # the sim judge replays AlpacaEval's GPT-4 judge
+
+
 class DemoOptions(BaseModel):
     pairs: Path | None = None
+    scenarios: list[Path] = []
     json_summary: bool = False
     timeout_s: float = 300.0
     keep_stack: bool = False
@@ -48,38 +61,89 @@ class DemoOptions(BaseModel):
     limit: int = 0
 
 
-class _Pair(BaseModel):
+class DemoPrompt(BaseModel):
+    id: str = ""
     prompt: str
     production_response: str
-    challenger_response: str
-    production_model: str = "production"
-    challenger_model: str = "challenger"
+
+    @property
+    def tenant(self) -> str:
+        """The AlpacaEval subset (`alpaca_eval:<subset>:<n>`), so the per-slice table shows real slices."""
+        parts = self.id.split(":")
+        return parts[1] if len(parts) == 3 else "demo"
 
 
-def default_pairs_file() -> Path:
-    candidates = [Path(os.environ["SHADOW_DATA_DIR"]) / "paired_responses.jsonl"] if "SHADOW_DATA_DIR" in os.environ else []
-    candidates += [REPO_ROOT.parent / "shared" / "data" / "paired_responses.jsonl",
-                   Path.cwd().parent / "shared" / "data" / "paired_responses.jsonl"]
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    raise ConfigError("paired_responses.jsonl not found next to the repository (../shared/data); "
-                      "pass --pairs FILE or set SHADOW_DATA_DIR")
+class DemoScenario(BaseModel):
+    """What the demo replays: production, its control (if recorded), the challengers, the judge's records."""
+
+    name: str
+    source: Path
+    kind: Literal["scenario", "pairs"]
+    production_model: str
+    control_model: str | None
+    challengers: list[str]
+    judged: bool  # the file carries the judge's preferences
+    prompts: list[DemoPrompt]
 
 
-def _load_pairs(path: Path, limit: int) -> list[_Pair]:
-    pairs = []
+def default_scenarios() -> list[Path]:
+    return [data_file("scenario_upgrade_davinci.jsonl"), data_file("scenario_replace_gpt4.jsonl")]
+
+
+def _rows(path: Path) -> list[tuple[int, dict]]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
     with open(path, encoding="utf-8") as handle:
+        rows = []
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:
-                    pairs.append(_Pair.model_validate_json(line))
+                    rows.append((number, json.loads(line)))
                 except ValueError as exc:
-                    raise ConfigError(f"{path}:{number} is not a pair (prompt, production_response, "
-                                      f"challenger_response): {exc}") from None
-    if not pairs:
-        raise ConfigError(f"{path} holds no pairs")
-    return pairs[:limit] if limit else pairs
+                    raise ConfigError(f"{path}:{number} is not JSON: {exc}") from None
+    if not rows:
+        raise ConfigError(f"{path} holds no rows")
+    return rows
+
+
+def load_scenario(path: Path, limit: int = 0) -> DemoScenario:
+    """A file of the scenario shape (data/README.md): production, control, challengers with judge verdicts."""
+    rows = _rows(path)
+    prompts: list[DemoPrompt] = []
+    challengers: list[str] = []
+    for number, row in rows:
+        try:
+            prompts.append(DemoPrompt(id=row.get("id", ""), prompt=row["prompt"],
+                                      production_response=row["production"]["response"]))
+            models = [c["model"] for c in row["challengers"]]
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}:{number} is not a scenario row (prompt, production, control, challengers): "
+                              f"missing {exc}") from None
+        challengers = challengers or models
+    first = rows[0][1]
+    control = (first.get("control") or {}).get("model")
+    judged = any((c.get("judge") or {}).get("preferred") for c in first["challengers"])
+    name = path.stem.removeprefix("scenario_")
+    return DemoScenario(name=name, source=path, kind="scenario", production_model=first["production"]["model"],
+                        control_model=control, challengers=challengers, judged=judged,
+                        prompts=prompts[:limit] if limit else prompts)
+
+
+def load_pairs_scenario(path: Path, limit: int = 0) -> DemoScenario:
+    """A pairs file (prompt, production_response, challenger_response [, rating]): no control recorded."""
+    rows = _rows(path)
+    prompts = []
+    for number, row in rows:
+        if not all(isinstance(row.get(k), str) for k in ("prompt", "production_response", "challenger_response")):
+            raise ConfigError(f"{path}:{number} is not a pair: it needs the text fields prompt, production_response "
+                              "and challenger_response")
+        prompts.append(DemoPrompt(id=row.get("id", ""), prompt=row["prompt"],
+                                  production_response=row["production_response"]))
+    first = rows[0][1]
+    return DemoScenario(name=path.stem, source=path, kind="pairs",
+                        production_model=first.get("production_model", "production"), control_model=None,
+                        challengers=[first.get("challenger_model", "challenger")],
+                        judged="rating" in first, prompts=prompts[:limit] if limit else prompts)
 
 
 def _http_ok(url: str) -> bool:
@@ -115,19 +179,20 @@ class _Processes:
             process.stop(timeout_s=10)
 
 
-async def _send_all(gateway: str, pairs: list[_Pair], concurrency: int, progress: Progress) -> tuple[int, int]:
+async def _send_all(gateway: str, model: str, pairs: list[DemoPrompt], concurrency: int,
+                    progress: Progress) -> tuple[int, int]:
     """Send every prompt; returns (answers equal to the recorded production answer, failures)."""
     task = progress.add_task("requests through the gateway", total=len(pairs))
     slots = asyncio.Semaphore(concurrency)
     unchanged = failures = 0
 
-    async def one(client: httpx.AsyncClient, pair: _Pair) -> None:
+    async def one(client: httpx.AsyncClient, pair: DemoPrompt) -> None:
         nonlocal unchanged, failures
         async with slots:
-            body = {"model": pair.production_model, "messages": [{"role": "user", "content": pair.prompt}]}
+            body = {"model": model, "messages": [{"role": "user", "content": pair.prompt}]}
             try:
                 response = await client.post(f"{gateway}/v1/chat/completions", json=body,
-                                             headers={"X-Shadow-Tenant": "demo"})
+                                             headers={"X-Shadow-Tenant": pair.tenant})
                 text = response.json()["choices"][0]["message"]["content"]
                 unchanged += text == pair.production_response
             except Exception:
@@ -142,63 +207,112 @@ async def _send_all(gateway: str, pairs: list[_Pair], concurrency: int, progress
 def run_demo(settings: Settings, options: DemoOptions) -> int:
     console = Console(stderr=True)
     began = time.monotonic()
-    pairs_file = options.pairs or default_pairs_file()
-    pairs = _load_pairs(pairs_file, options.limit)
+    if options.pairs is not None:
+        scenarios = [load_pairs_scenario(options.pairs, options.limit)]
+    else:
+        scenarios = [load_scenario(path, options.limit) for path in options.scenarios or default_scenarios()]
     stack = LocalStack(settings)
     running_before = {name for name, info in stack.load().services.items()
                       if info.process is not None and info.process.alive()}
-    console.print(f"[bold]Shadow-Optic demo[/]: {len(pairs)} prompts from {pairs_file}")
+    console.print("[bold]Shadow-Optic demo[/]: " + "; ".join(
+        f"{sc.name}: {len(sc.prompts)} prompts, production {sc.production_model}, challengers "
+        f"{', '.join(sc.challengers)}" for sc in scenarios))
     console.print("bringing the local stack up (Kafka KRaft, Redis, ClickHouse/chDB)…")
     state = stack.up(log=lambda msg: console.print(f"  {msg}"))
     started_services = [name for name, info in state.services.items()
                         if info.process is not None and name not in running_before]
     urls = {name: info.url for name, info in state.services.items()}
-    run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    results: dict[str, dict] = {}
+    ok = True
+    try:
+        for scenario in scenarios:
+            summary = _run_scenario(settings, scenario, urls, f"demo-{scenario.name}-{stamp}", options, console)
+            results[scenario.name] = summary
+            ok = ok and summary["gateway_failures"] == 0 and summary["answers_unchanged"] == len(scenario.prompts)
+    finally:
+        if not options.keep_stack and started_services:
+            stack.down(started_services)  # only what this demo started; a stack already up stays up
+    seconds = round(time.monotonic() - began, 1)
+    console.print(f"{sum(len(sc.prompts) for sc in scenarios)} prompts in {len(scenarios)} scenario(s), "
+                  f"{seconds}s in all")
+    if options.json_summary:
+        verdicts_by_model = {model: v for r in results.values() for model, v in r["verdicts"].items()}
+        print(json.dumps({"verdicts": verdicts_by_model, "scenarios": results, "seconds": seconds}))
+    return 0 if ok else 1
+
+
+def _sim_args(scenario: DemoScenario, role: str) -> list[str]:
+    """How a sim model replays `role` (production, control or a challenger's model) of the scenario."""
+    if scenario.kind == "pairs":
+        field = "production_response" if role == "production" else "challenger_response"
+        return ["--answers", str(scenario.source), "--field", field]
+    return ["--scenario", str(scenario.source), "--role", role]
+
+
+def _run_scenario(settings: Settings, scenario: DemoScenario, urls: dict[str, str], run_id: str,
+                  options: DemoOptions, console: Console) -> dict:
     log_dir = settings.state_dir / "demo" / run_id
-    production_model = pairs[0].production_model
-    challenger_model = pairs[0].challenger_model
-    ports = {name: free_port() for name in ("production", "challenger", "gateway")}
-    challengers = [
-        ChallengerConfig(name=challenger_model, base_url=f"http://127.0.0.1:{ports['challenger']}/v1",
-                         model=challenger_model, price=ModelPrice(input_per_1k=0.02, output_per_1k=0.02),
-                         rate_limit_rps=DEMO_RATE_LIMIT_RPS),
-        # The production model asked again: the noise floor a challenger is judged against.
-        ChallengerConfig(name=f"{production_model}-control", base_url=f"http://127.0.0.1:{ports['production']}/v1",
-                         model=production_model, control=True, price=ModelPrice(input_per_1k=0.03, output_per_1k=0.06),
-                         rate_limit_rps=DEMO_RATE_LIMIT_RPS),
-    ]
+    roles = ["production", *(["control"] if scenario.control_model else []), *scenario.challengers]
+    ports = {role: free_port() for role in [*roles, "judge", "gateway"]}
+    base = {role: f"http://127.0.0.1:{ports[role]}/v1" for role in ports}
+    challengers = [ChallengerConfig(name=model, base_url=base[model], model=model, rate_limit_rps=DEMO_RATE_LIMIT_RPS)
+                   for model in scenario.challengers]
+    if scenario.control_model:
+        # The production model asked again (its recorded second answers): the real noise floor.
+        challengers.append(ChallengerConfig(name=f"{scenario.production_model}-control", base_url=base["control"],
+                                            model=scenario.control_model, control=True,
+                                            rate_limit_rps=DEMO_RATE_LIMIT_RPS))
+    judge: dict = {}
+    if scenario.judged:
+        gpt4 = settings.price_of("gpt-4")
+        judge = {"judge_base_url": base["judge"], "judge_model": JUDGE_MODEL, "judge_mode": "pairwise",
+                 "judge_sample_ratio": 1.0, "judge_rps": 400.0, "judge_burst": 100, "judge_concurrency": 32,
+                 "judge_price_input_per_1k": gpt4.input_per_1k, "judge_price_output_per_1k": gpt4.output_per_1k}
     run_settings = settings.model_copy(update={
         "kafka_bootstrap": urls["kafka"], "redis_url": urls["redis"], "clickhouse_url": urls["clickhouse"],
-        "app_name": run_id, "production_url": f"http://127.0.0.1:{ports['production']}/v1",
-        "production_model_rev": "recorded-2023", "gateway_port": ports["gateway"], "challengers": challengers,
-        "worker_web_port": free_port(),
-        "prices": {production_model: ModelPrice(input_per_1k=0.03, output_per_1k=0.06)},
+        # Own topics, consumer group and challenger registry per scenario: nothing of one run leaks into the next.
+        "topic_prefix": f"{run_id}.", "consumer_group": run_id,
+        "app_name": run_id, "production_url": base["production"], "production_model_rev": "recorded-2023",
+        "gateway_port": ports["gateway"], "challengers": challengers, "worker_web_port": free_port(),
+        "promotion_min_samples": min(DEMO_MIN_SAMPLES, len(scenario.prompts)),
+        "promotion_diurnal_hours": DEMO_DIURNAL_HOURS, **judge,
     })
+    console.print(f"\n[bold]scenario {scenario.name}[/] ({scenario.source.name}): demo-sized gates "
+                  f"{run_settings.promotion_min_samples} samples, {DEMO_DIURNAL_HOURS:g} h diurnal coverage "
+                  f"(defaults {Settings.model_fields['promotion_min_samples'].default} and "
+                  f"{Settings.model_fields['promotion_diurnal_hours'].default:g} h); "
+                  + (f"judge: recorded GPT-4 preferences, both orders, as {JUDGE_MODEL}" if scenario.judged
+                     else "no judge records: equivalence only"))
     env = settings_env(run_settings, {**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     processes = _Processes(log_dir, env)
     gateway = f"http://127.0.0.1:{ports['gateway']}"
-    expected = len(pairs) * len(challengers)
+    expected = len(scenario.prompts) * len(challengers)
     client = None
     try:
         sims = {}
-        for role, field, model, latency, jitter in (
-                ("production", "production_response", production_model, 60, 30),
-                ("challenger", "challenger_response", challenger_model, 35, 15)):
-            sims[role] = processes.start(f"sim-{role}", "sim-model", "--answers", str(pairs_file), "--field", field,
-                                         "--model", model, "--port", str(ports[role]), "--latency-ms", str(latency),
+        for role in roles:
+            latency, jitter = (60, 30) if role in ("production", "control") else (35, 15)
+            model = {"production": scenario.production_model, "control": scenario.control_model}.get(role, role)
+            sims[role] = processes.start(f"sim-{role}", "sim-model", *_sim_args(scenario, role), "--model",
+                                         str(model), "--port", str(ports[role]), "--latency-ms", str(latency),
                                          "--jitter-ms", str(jitter), "--seed", "7")
+        if scenario.judged:
+            sims["judge"] = processes.start("sim-judge", "sim-model", "--judge-file", str(scenario.source),
+                                            "--model", JUDGE_MODEL, "--port", str(ports["judge"]))
         worker = processes.start("worker", "worker")
         gateway_process = processes.start("gateway", "gateway")
         for role, process in sims.items():
             wait_until(lambda r=role: _http_ok(f"http://127.0.0.1:{ports[r]}/healthz"), 60, f"sim model ({role})",
                        process)
         wait_until(lambda: _http_ok(f"{gateway}/healthz"), 60, "gateway", gateway_process)
-        console.print(f"started sim models, worker and gateway (logs in {log_dir})")
+        console.print(f"started {len(sims)} sim models, worker and gateway (logs in {log_dir})")
 
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=console)
         with progress:
-            unchanged, failures = asyncio.run(_send_all(gateway, pairs, options.concurrency, progress))
+            unchanged, failures = asyncio.run(_send_all(gateway, scenario.production_model, scenario.prompts,
+                                                        options.concurrency, progress))
             task = progress.add_task("scored rows in ClickHouse", total=expected)
             client = connect(urls["clickhouse"])
             deadline = time.monotonic() + options.timeout_s
@@ -214,44 +328,45 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
                     raise StackError(_stuck_message(options.timeout_s, expected, counts, gateway, ports, worker))
                 time.sleep(0.5)
 
-        windows = drift_windows(client, minutes=5, app=run_id)
-        drift_table(windows, 5)
-        totals = _totals(client, run_id)
+        drift_table(drift_windows(client, minutes=5, app=run_id), 5)
         report = verdicts(client, run_settings, run_id)
         verdict_table(report)
-        summary = {"app": run_id, "prompts": len(pairs), "gateway_failures": failures,
-                   "answers_unchanged": unchanged, "scored_rows": counts, "per_challenger": totals,
-                   "verdicts": report.summary(), "seconds": round(time.monotonic() - began, 1)}
-        console.print(f"{len(pairs)} prompts, {unchanged} answers returned unchanged by the gateway, "
-                      f"{sum(counts.values())} scored rows in {summary['seconds']}s")
-        if options.json_summary:
-            print(json.dumps(summary))
-        return 0 if failures == 0 and unchanged == len(pairs) else 1
+        slice_table(report)
+        judge_health = _healthz(f"http://127.0.0.1:{ports['judge']}/healthz") if scenario.judged else {}
+        return {"app": run_id, "prompts": len(scenario.prompts), "gateway_failures": failures,
+                "answers_unchanged": unchanged, "scored_rows": counts, "per_challenger": _totals(client, run_id),
+                "gates": {"min_samples": run_settings.promotion_min_samples, "diurnal_hours": DEMO_DIURNAL_HOURS},
+                "recommended": report.recommended, "verdicts": report.summary(),
+                "judge": {"model": JUDGE_MODEL, "answered": judge_health.get("judged"),
+                          "no_record": judge_health.get("judge_unknown")} if scenario.judged else None}
     finally:
         if client is not None:
             client.close()
         processes.stop_all()
-        if not options.keep_stack and started_services:
-            stack.down(started_services)  # only what this demo started; a stack already up stays up
 
 
 def _totals(client, app: str) -> dict[str, dict[str, float | int | None]]:
     rows = client.query(
         "SELECT challenger, count(), avgIf(similarity, status = 'ok'), quantileExactIf(0.95)(latency_delta_ms, "
-        "status = 'ok'), countIf(refusal_challenger), sum(challenger_cost_usd), sum(production_cost_usd) "
-        "FROM shadow_scores FINAL WHERE app = {app:String} GROUP BY challenger ORDER BY challenger",
-        parameters={"app": app}).result_rows
-    return {r[0]: {"rows": int(r[1]), "mean_similarity": round(float(r[2]), 4), "p95_latency_delta_ms":
-                   round(float(r[3]), 1), "refusals": int(r[4]), "challenger_cost_usd": round(float(r[5]), 4),
-                   "production_cost_usd": round(float(r[6]), 4)} for r in rows}
+        "status = 'ok'), countIf(refusal_challenger), sum(challenger_cost_usd), sum(production_cost_usd), "
+        "countIf(status != 'ok') FROM shadow_scores FINAL WHERE app = {app:String} GROUP BY challenger "
+        "ORDER BY challenger", parameters={"app": app}).result_rows
+
+    def rounded(value, digits: int) -> float | None:
+        return None if value is None or value != value else round(float(value), digits)
+
+    return {r[0]: {"rows": int(r[1]), "not_ok": int(r[7]), "mean_similarity": rounded(r[2], 4),
+                   "p95_latency_delta_ms": rounded(r[3], 1), "refusals": int(r[4]),
+                   "challenger_cost_usd": round(float(r[5]), 4), "production_cost_usd": round(float(r[6]), 4)}
+            for r in rows}
 
 
 def _stuck_message(timeout_s: float, expected: int, counts: dict[str, int], gateway: str, ports: dict[str, int],
                    worker: ManagedProcess) -> str:
     gw = _healthz(f"{gateway}/healthz")
-    sims = {role: _healthz(f"http://127.0.0.1:{ports[role]}/healthz") for role in ("production", "challenger")}
+    sims = {role: _healthz(f"http://127.0.0.1:{port}/healthz").get("requests") for role, port in ports.items()
+            if role != "gateway"}
     return (f"timed out after {timeout_s:.0f}s with {sum(counts.values())}/{expected} scored rows {counts}. "
-            f"gateway publisher: {gw.get('publisher', gw)}; challenger sim saw {sims['challenger'].get('requests')} "
-            f"requests, production sim {sims['production'].get('requests')}. If the gateway delivered everything "
+            f"gateway publisher: {gw.get('publisher', gw)}; requests each sim model saw: {sims}. If the gateway delivered everything "
             f"but the sims saw few requests, the worker's replay is stuck; if the sims saw them all, scoring or "
             f"the sink is. Worker log ({worker.log_file}):\n{worker.log_tail()}")

@@ -48,7 +48,7 @@ def _worker(_args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from shadow_optic.demo import DemoOptions, run_demo
 
-    return run_demo(settings, DemoOptions(pairs=args.pairs, json_summary=args.json, timeout_s=args.timeout,
+    return run_demo(settings, DemoOptions(pairs=args.pairs, scenarios=args.scenario, json_summary=args.json, timeout_s=args.timeout,
                                           keep_stack=args.keep_stack, concurrency=args.concurrency,
                                           limit=args.limit))
 
@@ -89,9 +89,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         .set_defaults(func=_worker)
 
     demo = sub.add_parser("demo", help="the whole pipeline end to end on the local stack, with real data")
+    demo.add_argument("--scenario", type=Path, action="append", default=[],
+                      help="a JSONL file of the scenario shape (data/README.md): production, control, challengers "
+                           "with the judge's preferences; repeatable (default: both scenarios in data/)")
     demo.add_argument("--pairs", type=Path, default=None,
-                      help="JSONL with prompt, production_response, challenger_response "
-                           "(default: ../shared/data/paired_responses.jsonl)")
+                      help="instead: JSONL with prompt, production_response, challenger_response [, rating] "
+                           "(e.g. data/paired_responses.jsonl); no control is recorded there")
     demo.add_argument("--json", action="store_true", help="also print a one-line JSON summary")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for every scored row")
     demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
