@@ -91,19 +91,23 @@ class LagMonitor:
                           self._timeout_s)
         return sorted(g.group_id for g in listing.valid)
 
-    def describe(self, group: str, now: datetime | None = None, attempts: int = 4) -> GroupLag:
+    def describe(self, group: str, now: datetime | None = None, attempts: int = 4,
+                 topics: list[str] | None = None) -> GroupLag:
         """The group's lag; retried while Kafka says its coordinator is still loading (NOT_COORDINATOR,
-        COORDINATOR_LOAD_IN_PROGRESS: transient right after a group or a broker appears)."""
+        COORDINATOR_LOAD_IN_PROGRESS: transient right after a group or a broker appears).
+
+        `topics`: also list every partition of these topics (those that exist), with no committed
+        offset where the group has none, so a topic the group never consumed shows its backlog."""
         for attempt in range(attempts):
             try:
-                return self._describe_once(group, now)
+                return self._describe_once(group, now, topics or [])
             except StackError as exc:
                 if "COORDINATOR" not in str(exc) or attempt == attempts - 1:
                     raise
                 time.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _describe_once(self, group: str, now: datetime | None) -> GroupLag:
+    def _describe_once(self, group: str, now: datetime | None, topics: list[str]) -> GroupLag:
         description = _result(self._admin.describe_consumer_groups([group], request_timeout=self._timeout_s)[group],
                               f"describe group {group}", self._timeout_s)
         owners: dict[tuple[str, int], str] = {}
@@ -116,6 +120,11 @@ class LagMonitor:
         committed: dict[tuple[str, int], int | None] = {key: None for key in owners}
         for tp in offsets.topic_partitions:
             committed[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
+        if topics:
+            metadata = self._admin.list_topics(timeout=self._timeout_s)
+            for topic in topics:
+                for partition in (metadata.topics[topic].partitions if topic in metadata.topics else {}):
+                    committed.setdefault((topic, partition), None)
         ends = self._end_offsets(list(committed))
         stamps = self._first_unconsumed_timestamps(
             [(key, off) for key, off in committed.items() if off is not None and ends[key] > off])

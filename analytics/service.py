@@ -54,7 +54,7 @@ def verdicts(client: Client, settings: Settings, app: str, scorer_version: str =
              lag_check: LagCheck | None = None, record: bool = False) -> PromotionReport:
     scope = decision_scope(client, settings, app, scorer_version)
     lag = lag_check(settings) if lag_check else None
-    stale = stale_reason(lag, settings.promotion_max_lag_messages)
+    stale = stale_reason(lag, settings)  # the lag monitor's messages and seconds
     results = [decide(e, settings, stale) for e in gather_evidence(client, scope, settings.readiness_min_similarity)]
     best = cheapest_passing(results)
     report = PromotionReport(app=app, scorer_version=scope.scorer_version, generated_at=datetime.now(UTC), lag=lag,

@@ -227,6 +227,8 @@ class Settings(BaseSettings):
     promotion_score_promote: float = Field(70.0, ge=0, le=100)
     promotion_score_review: float = Field(50.0, ge=0, le=100)
     promotion_max_lag_messages: int = Field(1000, ge=0, description="consumer lag above this makes the window stale")
+    promotion_max_lag_seconds: float = Field(
+        300.0, ge=0, description="the window is stale while the oldest unconsumed event is older than this")
     promotion_canary_steps: list[float] = Field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0])
     promotion_canary_step_minutes: int = Field(60, ge=1)
     # Drift alerts (analytics/alerts.py)

@@ -141,7 +141,9 @@ def read_lag(settings: Settings, monitor) -> LagSummary:  # noqa: ANN001 - analy
     from schemas.errors import ShadowOpticError
 
     try:
-        return summarize_lag(settings, monitor.describe(settings.consumer_group))
+        from analytics.staleness import pipeline_topics
+
+        return summarize_lag(settings, monitor.describe(settings.consumer_group, topics=pipeline_topics(settings)))
     except ShadowOpticError as exc:
         return summarize_lag(settings, None, str(exc))
 

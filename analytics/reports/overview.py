@@ -51,9 +51,9 @@ class RecentHealth(BaseModel):
 
 class LagSummary(BaseModel):
     group: str
-    total_lag: int | None  # None: could not be read
+    total_lag: int | None  # None: could not be read; over the pipeline's topics (analytics/staleness.py)
     max_lag_seconds: float | None = None
-    stale: bool = False  # above promotion_max_lag_messages: verdicts wait
+    stale: bool = False  # above promotion_max_lag_messages or _seconds: verdicts wait
     error: str | None = None
 
 
@@ -218,10 +218,13 @@ __all__ += ["production_model"]
 
 def summarize_lag(settings: Settings, lag: GroupLag | None, error: str | None = None) -> LagSummary:
     """The dashboard's lag line from a LagMonitor reading (analytics/lag.py), or the reason there is none."""
+    from analytics.staleness import lag_status, stale_reason
+
     if lag is None:
         return LagSummary(group=settings.consumer_group, total_lag=None, error=error)
-    return LagSummary(group=lag.group, total_lag=lag.total_lag, max_lag_seconds=lag.max_lag_seconds,
-                      stale=lag.total_lag > settings.promotion_max_lag_messages)
+    status = lag_status(settings, lag)  # the figures the verdicts wait on, one code path
+    return LagSummary(group=lag.group, total_lag=status.lag_messages, max_lag_seconds=status.lag_seconds,
+                      stale=stale_reason(status, settings) is not None)
 
 
 __all__ += ["summarize_lag"]
@@ -232,12 +235,12 @@ def gather_overview(client: Client, settings: Settings, app: str, champion: Cham
                     health_window_minutes: int = 15) -> Overview:
     """Verdicts (stale when `lag` says so or could not be read), health, and the champion, for one app."""
     from analytics.service import verdicts
-    from analytics.staleness import LagStatus
+    from analytics.staleness import LagStatus, pipeline_topics
 
     lag_check = None
     if lag is not None:
-        topics = [settings.topics.requests, settings.topics.results, settings.topics.scored]
-        status = LagStatus(group=lag.group, topics=topics, lag_messages=lag.total_lag, error=lag.error)
+        status = LagStatus(group=lag.group, topics=pipeline_topics(settings), lag_messages=lag.total_lag,
+                           lag_seconds=lag.max_lag_seconds, error=lag.error)
         lag_check = lambda _settings: status  # noqa: E731 - one reading serves the verdicts and the display
     from analytics.service import decision_scope
 

@@ -66,6 +66,32 @@ def test_stale_window_gives_no_verdict(app_settings, clickhouse, loaded):
     assert {v.verdict for v in report.verdicts} == {"stale"}
 
 
+def test_a_few_old_unconsumed_events_make_the_window_stale(app_settings, clickhouse, loaded):
+    """Five messages behind (far under the message limit), the oldest an hour old: no verdict."""
+    import time
+
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from schemas.topics import ensure_topics
+
+    topic, bootstrap = app_settings.topics.requests, app_settings.kafka_bootstrap
+    ensure_topics(bootstrap, [topic], 1)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    hour_ago_ms = int(time.time() * 1000) - 3_600_000
+    for i in range(5):
+        producer.produce(topic, value=b"{}", partition=0, timestamp=hour_ago_ms + i)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": app_settings.consumer_group,
+                         "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)  # the group processed nothing yet
+    consumer.close()
+    status = kafka_lag(app_settings)
+    assert status.lag_messages == 5 and status.lag_seconds > 3000, status
+    report = verdicts(clickhouse, app_settings, loaded, lag_check=kafka_lag)
+    assert {v.verdict for v in report.verdicts} == {"stale"}
+    assert all("s behind" in " ".join(v.explanation) for v in report.verdicts)
+
+
 def test_kafka_lag_reads_the_real_broker(app_settings):
     status = kafka_lag(app_settings)
     assert status.error is None and status.lag_messages == 0  # no topics of this prefix yet: nothing behind
