@@ -38,8 +38,7 @@ async def status(state: State, app: str | None = None,
     from shadow_optic.dashboard import read_lag
 
     app_name = state.app_name(app)
-    version, configs = await state.challengers.load()
-    configs = configs if version else list(state.settings.challengers)
+    _, configs = await state.challengers.view(state.settings.challengers)  # read only, as GET /challengers
     registered = [RegisteredChallenger(name=c.name, model=c.model, control=c.control) for c in configs]
     lag = await state.lag(lambda monitor: read_lag(state.settings, monitor)) if lag_check else None
     champion = await state.ch(lambda _client: state.champions.current(app_name))
