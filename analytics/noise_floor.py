@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from schemas.clickhouse import SCORES_TABLE
 
-__all__ = ["NoiseFloorRow", "latest_scorer_version", "noise_floor"]
+__all__ = ["NoiseFloorRow", "noise_floor"]
 
 
 class NoiseFloorRow(BaseModel):
@@ -45,18 +45,6 @@ WHERE status = 'ok' AND similarity IS NOT NULL
 GROUP BY app, route, challenger, is_control
 ORDER BY app, route, is_control DESC, challenger
 """
-
-_LATEST_SQL = f"""
-SELECT scorer_version FROM {SCORES_TABLE}
-WHERE ({{app:String}} = '' OR app = {{app:String}})
-ORDER BY ts_scored DESC LIMIT 1
-"""
-
-
-def latest_scorer_version(client: Client, app: str = "") -> str | None:
-    rows = client.query(_LATEST_SQL, parameters={"app": app}).result_rows
-    return rows[0][0] if rows else None
-
 
 def _num(value: object) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)

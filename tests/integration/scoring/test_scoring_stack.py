@@ -12,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 from confluent_kafka import Producer
 
-from analytics.noise_floor import latest_scorer_version, noise_floor
+from analytics.noise_floor import noise_floor
+from analytics.scope import latest_scorer_version
 from schemas.clickhouse import SCORES_TABLE, migrate
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest, ShadowResult, ShadowStatus, Usage
 from schemas.settings import ModelPrice
