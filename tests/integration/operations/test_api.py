@@ -34,7 +34,8 @@ def api(pipeline_settings, clickhouse, processes):
     settings = pipeline_settings.model_copy(update={"champion_key_prefix": f"champ-{uuid.uuid4().hex[:8]}"})
     app = settings.app_name
     insert(clickhouse, make_records(app, "control", N, seed=2, control=True, cost=0.002))
-    insert(clickhouse, make_records(app, "worse", N, seed=1, shift=-0.05, cost=0.0008))
+    # "worse" is only further from production here (no judge): the API must call it different, not worse.
+    insert(clickhouse, make_records(app, "worse", N, seed=1, shift=-0.15, cost=0.0008))
     insert(clickhouse, make_records(app, "better-cheap", N, seed=3, shift=0.05, cost=0.0005))
     insert(clickhouse, make_records(app, "better-pricey", N, seed=4, shift=0.05, cost=0.0015))
     sim_url, _ = processes.sim_model(settings, "sim-small")

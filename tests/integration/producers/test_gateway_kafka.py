@@ -50,7 +50,7 @@ def _delivered(base: str) -> int:
 
 
 def test_openai_sdk_gets_exactly_what_upstream_sent_and_the_event_matches(pipeline_settings, processes):
-    openai = pytest.importorskip("openai")
+    import openai
     production_url, _ = processes.sim_model(pipeline_settings, "gpt-4", "--latency-ms", "5")
     settings = pipeline_settings.model_copy(update={"production_url": production_url,
                                                     "production_model_rev": "rev-7"})

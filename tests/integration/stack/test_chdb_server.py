@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
-clickhouse_connect = pytest.importorskip("clickhouse_connect")
-pytest.importorskip("chdb")
-pa = pytest.importorskip("pyarrow")
-pd = pytest.importorskip("pandas")
+import chdb  # noqa: F401,E402  (the server under test needs it)
+import clickhouse_connect  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
 
 from clickhouse_connect.driver.exceptions import DatabaseError  # noqa: E402
 

@@ -21,7 +21,7 @@ def _doc() -> dict:
 
 
 def test_openapi_document_is_valid_and_lists_every_endpoint() -> None:
-    validator = pytest.importorskip("openapi_spec_validator")
+    import openapi_spec_validator as validator
     doc = _doc()
     validator.validate(doc)
     present = {(method, path) for path, item in doc["paths"].items() for method in item}

@@ -22,7 +22,6 @@ from stream_agents.scoring import (
     LLMJudge,
     LocalEmbedder,
     Scorer,
-    local_embedder_available,
     parse_verdict,
     score_result,
 )
@@ -280,7 +279,7 @@ async def test_the_http_provider_needs_a_url() -> None:
             pass
 
 
-@pytest.mark.skipif(not local_embedder_available(), reason="local-embeddings extra not installed")
+@pytest.mark.local_embeddings
 async def test_local_model_ranks_a_paraphrase_above_an_unrelated_sentence() -> None:
     sim = EmbeddingSimilarity(LocalEmbedder())
     para, unrelated = await sim.score_pairs([("A man is playing a guitar.", "Someone plays the guitar."),
