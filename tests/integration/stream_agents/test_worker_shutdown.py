@@ -16,7 +16,8 @@ import pytest
 
 from shadow_optic.stack.kafka_broker import ensure_kafka_jars, start_kafka, wait_for_kafka
 from shadow_optic.stack.processes import ManagedProcess, free_port, wait_until
-from tests.integration.conftest import http_json
+from tests.integration.conftest import challenger, http_json
+from tests.integration.stream_agents.helpers import make_event, publish
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +48,22 @@ def private_kafka(stack_settings, tmp_path: Path):
 def test_sigterm_stops_the_worker_within_the_bound_while_kafka_is_unreachable(
         pipeline_settings, processes, private_kafka):
     bootstrap, broker = private_kafka
+    url, _ = processes.sim_model(pipeline_settings, "slow", "--latency-ms", "1500")
     web_port = free_port()
-    settings = pipeline_settings.model_copy(update={"kafka_bootstrap": bootstrap, "worker_web_port": web_port,
-                                                    "shutdown_timeout_s": TIMEOUT_S})
+    settings = pipeline_settings.model_copy(update={
+        "kafka_bootstrap": bootstrap, "worker_web_port": web_port, "shutdown_timeout_s": TIMEOUT_S,
+        "challengers": [challenger("slow", url)], "replay_batch_size": 8})
     worker = processes.start("worker", settings, "worker")
     wait_until(lambda: http_json(f"http://127.0.0.1:{web_port}/ready")["ready"], 90, "worker", worker)
+    app = settings.app_name
+    publish(settings, [make_event(f"stop-{i:03d}-{app}", app) for i in range(40)])
+    health = url.removesuffix("/v1") + "/healthz"
+    wait_until(lambda: http_json(health)["requests"] >= 8, 60, "the first calls", worker)
 
-    os.kill(broker.pid, signal.SIGKILL)  # the broker is gone; the worker keeps running
+    # The broker goes while batches are in flight: results to send, offsets acked and not yet committed.
+    os.kill(broker.pid, signal.SIGKILL)
     wait_until(lambda: not broker.alive(), 15, "the broker to die")
-    time.sleep(3)  # let the worker's fetches and heartbeats fail
+    time.sleep(3)  # the calls in flight finish; their sends and the next commit find no broker
     assert worker.alive(), worker.log_tail(30)
 
     took = _seconds_to_exit(worker, TIMEOUT_S + SLACK_S)
