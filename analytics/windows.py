@@ -68,7 +68,6 @@ class DriftRow(BaseModel):
     flips: int  # answers where the refusal verdict differs between production and challenger
     flip_rate: float | None
     exact_match_rate: float | None
-    mean_judge_score: float | None
     production_cost_usd: float
     challenger_cost_usd: float
     cost_delta_usd: float
@@ -89,6 +88,8 @@ _EXACT_EXPR = {
                 "status = 'ok' AND challenger_latency_ms IS NOT NULL)",
     "refusal_n": "countIf(refusal_challenger IS NOT NULL)", "refusals": "countIf(ifNull(refusal_challenger, false))",
     "flips": "countIf(ifNull(refusal_production != refusal_challenger, false))",
+    # judge_n / judge_sum: columns of the stored figures (migration 013) that no row fills since judgments
+    # moved to shadow_judgments (017); kept so the figures' column lists stay as migrated, never shown.
     "exact_matches": "countIf(ifNull(exact_match, false))", "judge_n": "countIf(judge_score IS NOT NULL)",
     "judge_sum": "sumIf(ifNull(judge_score, 0.), judge_score IS NOT NULL)", "prod_cost": "sum(production_cost_usd)",
     "ch_cost": "sum(challenger_cost_usd)", "delta_cost": "sum(cost_delta_usd)",
@@ -251,7 +252,6 @@ _ROW_FIELDS = {
     "flips": "flips",
     "flip_rate": _ratio("flips", "refusal_n"),
     "exact_match_rate": _ratio("exact_matches", "ok"),
-    "mean_judge_score": _ratio("judge_sum", "judge_n"),
     "production_cost_usd": "toFloat64(prod_cost)",
     "challenger_cost_usd": "toFloat64(ch_cost)",
     "cost_delta_usd": "toFloat64(delta_cost)",

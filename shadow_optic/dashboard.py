@@ -52,6 +52,18 @@ def _similarity(row: ChallengerRow) -> str:
     return f"{row.mean_similarity:.3f} ({row.mean_similarity - row.noise_floor:+.3f})"
 
 
+def _quality(row: ChallengerRow) -> Text:
+    """The quality question: the judge's win rate with its interval and judged pairs, and the outcome."""
+    if row.quality is None:
+        return Text("no signal" if row.verdict and row.verdict != "control" else "—", style="dim")
+    style = {"better": "green", "not_worse": "green", "worse": "red"}.get(row.quality, "yellow")
+    figure = "" if row.win_rate is None else f" {row.win_rate:.2f}"
+    if row.win_rate_low is not None and row.win_rate_high is not None:
+        figure += f" [{row.win_rate_low:.2f},{row.win_rate_high:.2f}]"
+    length = "" if row.length_ratio is None else f" len {row.length_ratio:.1f}×"  # judges favour longer answers
+    return Text(row.quality.replace("_", " "), style=style) + Text(figure + f" n={row.judged_pairs}{length}")
+
+
 def _cost(row: ChallengerRow) -> str:
     if row.challenger_cost_usd is None:
         return "—"
@@ -61,7 +73,8 @@ def _cost(row: ChallengerRow) -> str:
 
 def _challenger_table(overview: Overview) -> Table:
     table = Table(header_style="bold", title="Challengers", title_justify="left", padding=(0, 1))
-    for name, justify in (("", "center"), ("challenger", "left"), ("rows", "right"), ("sim (vs floor)", "right"),
+    for name, justify in (("", "center"), ("challenger", "left"), ("rows", "right"), ("quality: win rate", "left"),
+                          ("equiv.", "left"), ("sim (vs floor)", "right"),
                           ("ΔS", "right"), ("p95 Δlat", "right"), ("err", "right"), ("refus.", "right"),
                           ("cost (×prod)", "right"), ("verdict", "left"), ("score", "left"), ("samples", "left"),
                           ("coverage", "left")):
@@ -81,11 +94,12 @@ def _challenger_table(overview: Overview) -> Table:
                 f" {progress.hours:.0f}/{progress.diurnal_hours:.0f}h")
             score = score_bar(progress.score, progress.review_at, progress.promote_at)
         verdict = Text(row.verdict or "—", style=_VERDICT_STYLE.get(row.verdict or "", ""))
-        table.add_row(health_glyph(row.health), name, str(row.rows), _similarity(row), _f(row.delta_s, ".3f"),
+        table.add_row(health_glyph(row.health), name, str(row.rows), _quality(row),
+                      (row.equivalence or "—").replace("_", " "), _similarity(row), _f(row.delta_s, ".3f"),
                       _f(row.p95_latency_delta_ms, "+.0f"), _f(row.error_rate, ".1%"), _f(row.refusal_rate, ".1%"),
                       _cost(row), verdict, score, samples, coverage)
     if not overview.challengers:
-        table.add_row("", Text("no challenger registered or scored yet", style="dim"), *[""] * 11)
+        table.add_row("", Text("no challenger registered or scored yet", style="dim"), *[""] * 13)
     return table
 
 

@@ -30,22 +30,32 @@ def _f(value: float | None, pattern: str) -> str:
 
 
 def _verdict_table(data: ReportData) -> str:
-    head = ("challenger", "verdict", "score", "confidence", "rows", "mean sim", "noise floor", "mean ΔS",
-            "p95 Δlatency ms", "errors", "refusals", "cost ratio")
+    """Both questions side by side: quality (win rate, interval, judged pairs, length ratio beside it, as
+    judges favour longer answers) and equivalence (similarity next to the noise floor)."""
+    head = ("challenger", "verdict", "answered", "score", "quality", "win rate [interval]", "judged pairs",
+            "judge flips", "length ×", "equivalence", "similarity", "noise floor", "p95 Δlatency ms", "errors",
+            "refusals", "cost ×")
     rows = []
     for v in data.verdicts.verdicts:
-        e = v.evidence
+        e, q, jq = v.evidence, v.quality, v.evidence.quality
+        interval = "" if q is None or q.low is None else f" [{q.low:.3f}, {q.high:.3f}]"
         cells = [escape(v.challenger), f'<span class="{escape(v.verdict)}">{escape(v.verdict)}</span>',
-                 f"{v.score:.1f}", f"{v.confidence:.3f}", str(e.rows), _f(e.mean_similarity, ".3f"),
-                 _f(e.control_similarity, ".3f"), _f(None if e.mean_similarity is None else 1 - e.mean_similarity, ".3f"),
-                 _f(e.p95_latency_delta_ms, "+.0f"), f"{e.error_rate:.1%}",
-                 f"{e.refusal_rate:.1%}" if e.refusal_n else "—", _f(e.cost_ratio, ".2f") + ("×" if e.cost_ratio else "")]
+                 escape(v.answered), f"{v.score:.1f}",
+                 "—" if q is None else escape(f"{q.outcome.replace('_', ' ')} ({v.quality_source})"),
+                 "—" if q is None or q.win_rate is None else f"{q.win_rate:.3f}{interval}",
+                 str(jq.pairs if jq else 0) + (f" (+{jq.not_judged} not judged)" if jq and jq.not_judged else ""),
+                 _f(jq.flip_rate if jq else None, ".1%"), _f(jq.length_ratio if jq else None, ".2f"),
+                 escape(v.equivalence.outcome.replace("_", " ")), _f(e.mean_similarity, ".3f"),
+                 _f(e.control_similarity, ".3f"), _f(e.p95_latency_delta_ms, "+.0f"), f"{e.error_rate:.1%}",
+                 f"{e.refusal_rate:.1%}" if e.refusal_n else "—", _f(e.cost_ratio, ".2f")]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     if not rows:
         rows.append(f'<tr><td class="l" colspan="{len(head)}">no challenger scored yet</td></tr>')
     header = "".join(f"<th>{h}</th>" for h in head)
-    explain = "".join(f"<li><b>{escape(v.challenger)}</b>: {escape(v.explanation[0])}</li>"
-                      for v in data.verdicts.verdicts if v.explanation)
+    explain = "".join(f"<li><b>{escape(v.challenger)}</b>: {escape(v.explanation[0])}"
+                      + "".join(f"<br>worse on {escape(x.dimension)}={escape(x.value)} (win rate {x.win_rate:.2f} "
+                                f"over {x.pairs} pairs, Holm across slices)" for x in v.slices if x.flagged)
+                      + "</li>" for v in data.verdicts.verdicts if v.explanation)
     return f"<table><tr>{header}</tr>{''.join(rows)}</table><ul>{explain}</ul>"
 
 

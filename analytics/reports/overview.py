@@ -85,6 +85,14 @@ class ChallengerRow(BaseModel):
     challenger_cost_usd: float | None = None
     cost_ratio: float | None = None
     verdict: str | None = None
+    answered: str | None = None
+    quality: str | None = None  # better / not_worse / worse / undecided, or None without a quality signal
+    win_rate: float | None = None
+    win_rate_low: float | None = None
+    win_rate_high: float | None = None
+    judged_pairs: int = 0
+    length_ratio: float | None = None
+    equivalence: str | None = None  # within_noise / different / undecided
     score: float | None = None
     confidence: float | None = None
     health: HealthMark = "unknown"
@@ -186,6 +194,11 @@ def build_overview(settings: Settings, app: str, report: PromotionReport, champi
                 p95_latency_delta_ms=e.p95_latency_delta_ms, p95_challenger_latency_ms=e.p95_challenger_latency_ms,
                 error_rate=e.error_rate, refusal_rate=e.refusal_rate if e.refusal_n else None,
                 challenger_cost_usd=e.challenger_cost_usd, cost_ratio=e.cost_ratio, verdict=v.verdict,
+                answered=v.answered, quality=v.quality.outcome if v.quality else None,
+                win_rate=v.quality.win_rate if v.quality else None, win_rate_low=v.quality.low if v.quality else None,
+                win_rate_high=v.quality.high if v.quality else None,
+                judged_pairs=e.quality.pairs if e.quality else 0,
+                length_ratio=e.quality.length_ratio if e.quality else None, equivalence=v.equivalence.outcome,
                 score=v.score, confidence=v.confidence,
                 progress=Progress(samples=e.rows, min_samples=s.promotion_min_samples, hours=round(e.span_hours, 3),
                                   diurnal_hours=s.promotion_diurnal_hours, score=v.score,

@@ -12,6 +12,7 @@ from analytics.reports.data import DelayPoint, ReportData, pick_window_minutes
 from analytics.reports.exports import divergence_reasons
 from analytics.reports.html import PLOT_TITLES, render_html
 from analytics.reports.plots import all_plots
+from analytics.judgments import QualityEvidence
 from analytics.service import PromotionReport
 from analytics.windows import DriftRow
 from schemas.settings import Settings
@@ -26,14 +27,16 @@ def _row(name: str, i: int, sim: float) -> DriftRow:
                     p95_similarity=sim + 0.05, mean_delta_s=1 - sim, p95_delta_s=1.1 - sim, mean_latency_delta_ms=5,
                     p50_latency_delta_ms=5, p95_latency_delta_ms=20, p99_latency_delta_ms=30,
                     p95_production_latency_ms=200, p95_challenger_latency_ms=210, p95_latency_increase=0.05,
-                    refusal_rate=0.0, flips=0, flip_rate=0.0, exact_match_rate=0.0, mean_judge_score=None,
+                    refusal_rate=0.0, flips=0, flip_rate=0.0, exact_match_rate=0.0,
                     production_cost_usd=0.02, challenger_cost_usd=0.01, cost_delta_usd=-0.01, challenger_tokens=100)
 
 
 def _data(empty: bool = False) -> ReportData:
     settings = Settings()
+    judged = QualityEvidence(judge_version="pairwise-1:j", pairs=50, score_sum=45, score_sq=45, flips=5,
+                             not_judged=2, length_ratio=1.7)
     verdicts = [] if empty else [decide(ChallengerEvidence(challenger="small-<b>model", rows=50, ok=50,
-                                                           mean_similarity=0.8), settings)]
+                                                           mean_similarity=0.8, quality=judged), settings)]
     report = PromotionReport(app="shop", scorer_version="v1", generated_at=T0, lag=None, verdicts=verdicts,
                              recommended=None)
     if empty:
@@ -79,6 +82,9 @@ def test_plots_are_png_and_html_embeds_them_escaped() -> None:
     page = render_html(data, plots)
     assert page.count('<img alt="') == 4 and page.count("data:image/png;base64,") == 4
     assert "small-&lt;b&gt;model" in page and "small-<b>model" not in page  # names are escaped
+    # Both questions: the win rate with its interval, judged pairs and length ratio; equivalence.
+    assert "better (judge)" in page and "0.900 [" in page and "50 (+2 not judged)" in page and ">1.70<" in page
+    assert "win rate [interval]" in page and "noise floor" in page and "equivalence" in page
     assert "shadow.requests" in page and "total lag 4 messages" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page  # self-contained
 

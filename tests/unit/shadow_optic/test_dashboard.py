@@ -15,7 +15,8 @@ def _overview(**extra) -> Overview:
     row = ChallengerRow(name="cheap-model", model="m", registered=True, rows=600, mean_similarity=0.91,
                         noise_floor=0.93, delta_s=0.09, p95_latency_delta_ms=-40.0, error_rate=0.002,
                         refusal_rate=0.0, challenger_cost_usd=0.12, cost_ratio=0.4, verdict="insufficient_data",
-                        score=64.0, confidence=0.0, health="degraded",
+                        quality="better", win_rate=0.92, win_rate_low=0.87, win_rate_high=0.97, judged_pairs=403,
+                        length_ratio=4.5, equivalence="different", score=64.0, confidence=0.0, health="degraded",
                         progress=Progress(samples=600, min_samples=1000, hours=12.0, diurnal_hours=24.0, score=64.0,
                                           review_at=50, promote_at=70))
     control = ChallengerRow(name="ctrl", control=True, registered=True, rows=600, verdict="control", health="healthy")
@@ -28,7 +29,7 @@ def _overview(**extra) -> Overview:
 
 
 def _text(renderable) -> str:
-    console = Console(width=200, record=True, color_system=None)
+    console = Console(width=240, record=True, color_system=None)
     console.print(renderable)
     return console.export_text()
 
@@ -58,6 +59,8 @@ def test_render_shows_champion_rows_progress_and_stale_lag() -> None:
     assert "production (gpt-4), never promoted" in text
     assert "cheap-model" in text and "ctrl control" in text and "ctrl control ¬reg" not in text
     assert "0.910 (-0.020)" in text  # similarity against the noise floor
+    # Both questions: the judge's win rate with its interval and judged pairs, and equivalence.
+    assert "better 0.92 [0.87,0.97] n=403 len 4.5×" in text and "different" in text
     assert "600/1000" in text and "12/24h" in text
     assert "STALE" in text and "5000 msgs" in text
 
