@@ -191,10 +191,10 @@ class Settings(BaseSettings):
     judge_sample_ratio: float = Field(1.0, ge=0, le=1, description="share of ok pairs judged (sticky by event id): "
                                       "a sequential test needs a sample, not every event")
     judge_repeats: int = Field(1, ge=1, le=10, description="rubric judge: >1 measures the judge's own noise")
-    judge_rps: float = Field(1.0, gt=0, description="judge calls per second, per process")
+    judge_rps: float = Field(1.0, gt=0, description="judge calls per second, across workers (Redis)")
     judge_burst: int = Field(1, ge=1)
     judge_concurrency: int = Field(4, ge=1)
-    judge_budget_usd: float | None = Field(None, ge=0, description="judge spend cap per process lifetime; then skipped")
+    judge_budget_usd: float | None = Field(None, ge=0, description="pairwise judge: spend cap per day across workers (rubric judge: per process lifetime); then not judged")
     judge_price_input_per_1k: float = Field(0.0, ge=0, description="USD per 1k prompt tokens of the judge")
     judge_price_output_per_1k: float = Field(0.0, ge=0)
     judge_temperature: float = Field(0.0, ge=0, le=2)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
 from schemas.events import ChatMessage, NormalizedRequest
 from schemas.settings import ModelPrice
+from stream_agents.scoring.judge_limits import JudgeLimits
 
 __all__ = ["PAIRWISE_VERSION", "Preference", "PairOutcome", "PairwiseJudge", "build_pairwise_messages",
            "combine_orders", "parse_preference", "render_conversation", "split_pairwise_prompt", "clip"]
@@ -126,30 +127,26 @@ class JudgeCall(BaseModel):
 class PairwiseJudge:
     """Any OpenAI-compatible chat model as a pairwise judge; the caller owns the httpx client.
 
-    Calls go through their own in-process rate limit and a spend budget, independent of the replay
-    limiter: a judge is another paid model with its own quota.
+    Calls go through the judge's own rate limit and spend budget (`limits`, see judge_limits.py),
+    independent of the replay limiter: a judge is another paid model with its own quota.
     """
 
     def __init__(self, http: httpx.AsyncClient, base_url: str, model: str, api_key: str | None = None, *,
-                 limiter: Any, concurrency: int = 4, budget_usd: float | None = None,
-                 price: ModelPrice = ModelPrice(), timeout_s: float = 60.0, max_chars: int = 6000) -> None:
+                 limits: JudgeLimits, concurrency: int = 4, price: ModelPrice = ModelPrice(),
+                 timeout_s: float = 60.0, max_chars: int = 6000) -> None:
         self.model = model
         self.version = f"{PAIRWISE_VERSION}:{model}"
         self._http, self._url = http, base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._limiter, self._slots = limiter, asyncio.Semaphore(concurrency)
-        self._budget, self._price, self._timeout, self._max_chars = budget_usd, price, timeout_s, max_chars
+        self._limits, self._slots = limits, asyncio.Semaphore(concurrency)
+        self._price, self._timeout, self._max_chars = price, timeout_s, max_chars
         self.spent_usd = 0.0
         self.calls = 0
         self.failures = 0
 
-    def over_budget(self) -> bool:
-        return self._budget is not None and self.spent_usd >= self._budget
-
     async def _ask(self, conversation: str, answer_a: str, answer_b: str) -> JudgeCall:
-        if self.over_budget():
+        if not await self._limits.acquire():
             return JudgeCall(error="judge budget spent")
-        await self._limiter.acquire()
         async with self._slots:
             self.calls += 1
             body = {"model": self.model, "temperature": 0.0, "max_tokens": 20,
@@ -168,6 +165,7 @@ class PairwiseJudge:
         usage = payload.get("usage") or {}
         cost = self._price.cost(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         self.spent_usd += cost
+        await self._limits.settle(cost)
         preference = parse_preference(text)
         if preference is None:
             self.failures += 1

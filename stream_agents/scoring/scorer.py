@@ -27,7 +27,10 @@ from stream_agents.scoring.embeddings import (
     HttpEmbedder,
     LocalEmbedder,
 )
-from stream_agents.scoring.judge import JUDGE_VERSION, AsyncRateLimiter, LLMJudge
+from stream_agents.limits import RateLimiter
+from stream_agents.registry import registry_prefix
+from stream_agents.scoring.judge import JUDGE_VERSION, LLMJudge
+from stream_agents.scoring.judge_limits import JudgeLimits, LocalJudgeLimits, SharedJudgeLimits
 from stream_agents.scoring.pairwise import PairwiseJudge, render_conversation
 from stream_agents.scoring.record import score_result, scorer_version
 from stream_agents.scoring.similarity import SIMILARITY_VERSION, SimilarityScore
@@ -81,12 +84,15 @@ class Scorer:
         if self._use_judge:
             assert self._http is not None and s.judge_base_url
             price = ModelPrice(input_per_1k=s.judge_price_input_per_1k, output_per_1k=s.judge_price_output_per_1k)
-            limiter = AsyncRateLimiter(s.judge_rps, s.judge_burst)
             if s.judge_mode == "pairwise":
+                redis = await self._shared_redis()
+                limits: JudgeLimits = (
+                    SharedJudgeLimits(RateLimiter(redis, registry_prefix(s.topic_prefix)), s.judge_model, s.judge_rps,
+                                      s.judge_burst, s.judge_budget_usd) if redis is not None
+                    else LocalJudgeLimits(s.judge_rps, s.judge_burst, s.judge_budget_usd))
                 self.judge = PairwiseJudge(self._http, s.judge_base_url, s.judge_model, _secret(s.judge_api_key),
-                                           limiter=limiter, concurrency=s.judge_concurrency,
-                                           budget_usd=s.judge_budget_usd, price=price, timeout_s=s.judge_timeout_s,
-                                           max_chars=s.judge_max_chars)
+                                           limits=limits, concurrency=s.judge_concurrency, price=price,
+                                           timeout_s=s.judge_timeout_s, max_chars=s.judge_max_chars)
             else:
                 self.judge = LLMJudge(self._http, s.judge_base_url, s.judge_model, _secret(s.judge_api_key),
                                       repeats=s.judge_repeats, rate_per_s=s.judge_rps, burst=s.judge_burst,
@@ -108,17 +114,22 @@ class Scorer:
         return HttpEmbedder(self._http, s.embedding_base_url, s.embedding_model, _secret(s.embedding_api_key),
                             batch_size=s.embedding_batch_size, timeout_s=s.embedding_timeout_s)
 
+    async def _shared_redis(self) -> Any:
+        """The Redis client the embedding cache and the judge's limits share; None without Redis."""
+        if self._redis is None and self._settings.redis_url:
+            import redis.asyncio as aioredis
+
+            self._redis, self._own_redis = aioredis.Redis.from_url(self._settings.redis_url), True
+        return self._redis
+
     async def _cache(self) -> EmbeddingCache | None:
         s = self._settings
         if s.embedding_cache_ttl_s == 0:
             return None
-        if self._redis is None:
-            if not s.redis_url:
-                return None  # no Redis configured: embed every time
-            import redis.asyncio as aioredis
-
-            self._redis, self._own_redis = aioredis.Redis.from_url(s.redis_url), True
-        return EmbeddingCache(self._redis, prefix=f"{s.topic_prefix}shadow", ttl_s=s.embedding_cache_ttl_s)
+        redis = await self._shared_redis()
+        if redis is None:
+            return None  # no Redis configured: embed every time
+        return EmbeddingCache(redis, prefix=f"{s.topic_prefix}shadow", ttl_s=s.embedding_cache_ttl_s)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._own_http and self._http is not None:

@@ -235,13 +235,13 @@ async def test_the_pipelines_pairwise_judge_scores_against_the_recorded_judge():
     import httpx
 
     from schemas.settings import ModelPrice
-    from stream_agents.scoring.judge import AsyncRateLimiter
+    from stream_agents.scoring.judge_limits import LocalJudgeLimits
     from stream_agents.scoring.pairwise import PairwiseJudge
 
     rows = _rows()
     app = create_sim_model(SimModelConfig(judge_file=UPGRADE, model="recorded-judge"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
-        judge = PairwiseJudge(http, "http://judge/v1", "recorded-judge", limiter=AsyncRateLimiter(1000, 10),
+        judge = PairwiseJudge(http, "http://judge/v1", "recorded-judge", limits=LocalJudgeLimits(1000, 10, None),
                               price=ModelPrice(input_per_1k=0.03, output_per_1k=0.06))
 
         async def score(row: dict, challenger: str):

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from schemas.events import ChatMessage, NormalizedRequest
-from stream_agents.scoring.judge import AsyncRateLimiter
+from stream_agents.scoring.judge_limits import LocalJudgeLimits
 from stream_agents.scoring.pairwise import (CUT_MARK, PairwiseJudge, build_pairwise_messages, combine_orders,
                                             parse_preference, render_conversation, split_pairwise_prompt)
 
@@ -66,7 +66,7 @@ async def test_the_judge_asks_both_orders_and_counts_an_unparseable_answer_as_no
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
         from schemas.settings import ModelPrice
-        judge = PairwiseJudge(http, "http://judge/v1", "j", limiter=AsyncRateLimiter(1000, 10),
+        judge = PairwiseJudge(http, "http://judge/v1", "j", limits=LocalJudgeLimits(1000, 10, None),
                               price=ModelPrice(input_per_1k=0.01))
         outcome, why, cost = await judge.judge("### user\nq", "theirs", "mine")
     assert sorted(seen) == ["mine", "theirs"]  # the challenger was shown first once, second once
