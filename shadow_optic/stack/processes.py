@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,10 +52,21 @@ class ManagedProcess(BaseModel):
             return "(no log)"
 
 
+# Ports this process handed out lately: the kernel may give the same free port to two calls in a row
+# (seen: Kafka's broker and controller listeners both on 50927, and the broker refused to format).
+_HANDED_OUT: deque[int] = deque(maxlen=512)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port that this process has not handed out lately."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.append(port)
+            return port
+    raise StackError("no free loopback port found that was not already handed out: is the machine out of ports?")
 
 
 def ensure_port_free(port: int, what: str, setting: str) -> None:

@@ -41,3 +41,30 @@ def test_a_recycled_pid_is_not_taken_for_ours(tmp_path):
         assert process.alive()
     finally:
         process.stop(timeout_s=5)
+
+
+
+def test_free_port_never_hands_out_the_same_port_twice_even_when_the_kernel_does(monkeypatch):
+    import shadow_optic.stack.processes as processes
+
+    offered = iter([41000, 41000, 41001])  # the kernel offers a port it just freed again
+
+    class OfferingSocket:
+        def __init__(self, *_args):
+            self.port = next(offered)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_exc):
+            return False
+
+        def bind(self, _address):
+            pass
+
+        def getsockname(self):
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(processes.socket, "socket", OfferingSocket)
+    monkeypatch.setattr(processes, "_HANDED_OUT", processes.deque(maxlen=8))
+    assert [processes.free_port(), processes.free_port()] == [41000, 41001]
