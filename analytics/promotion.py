@@ -255,22 +255,21 @@ def _equivalence(e: ChallengerEvidence, s: Settings) -> tuple[Equivalence, Gate]
                              max_points=10, detail=detail)
 
 
+def _rate_gate(name: str, count: int, total: int, limit: float, what: str, extra: str = "") -> Gate:
+    """A share that must stay at or below `limit`; full points at the limit's good side, none at 3×."""
+    if total == 0:
+        return _no_data(name, "operations", 10, limit, f"no {what}")
+    rate = count / total
+    return Gate(name=name, question="operations", passed=rate <= limit, value=rate, threshold=limit,
+                points=10 * _linear(rate, limit, limit * 3 + 1e-9), max_points=10,
+                detail=f"{count}/{total} {name.removesuffix('_rate').replace('_', ' ')}s ({rate:.2%}, max {limit:.2%})"
+                       + extra)
+
+
 def _operations(e: ChallengerEvidence, s: Settings) -> list[Gate]:
-    gates: list[Gate] = []
-    rr, max_rr = e.refusal_rate, s.promotion_max_refusal_rate
-    if e.refusal_n == 0:
-        gates.append(_no_data("refusal_rate", "operations", 10, max_rr, "no answered pairs"))
-    else:
-        gates.append(Gate(name="refusal_rate", question="operations", passed=rr <= max_rr, value=rr, threshold=max_rr,
-                          points=10 * _linear(rr, max_rr, max_rr * 3 + 1e-9), max_points=10,
-                          detail=f"{e.refusals}/{e.refusal_n} refusals ({rr:.2%}, max {max_rr:.2%}); {e.flips} flips"))
-    er, max_er = e.error_rate, s.promotion_max_error_rate
-    if e.rows == 0:
-        gates.append(_no_data("error_rate", "operations", 10, max_er, "no rows"))
-    else:
-        gates.append(Gate(name="error_rate", question="operations", passed=er <= max_er, value=er, threshold=max_er,
-                          points=10 * _linear(er, max_er, max_er * 3 + 1e-9), max_points=10,
-                          detail=f"{e.errors}/{e.rows} errors or timeouts ({er:.2%}, max {max_er:.2%})"))
+    gates = [_rate_gate("refusal_rate", e.refusals, e.refusal_n, s.promotion_max_refusal_rate, "answered pairs",
+                        f"; {e.flips} flips"),
+             _rate_gate("error_rate", e.errors, e.rows, s.promotion_max_error_rate, "rows", ": errors or timeouts")]
     lat, max_lat = e.p95_latency_delta_ms, s.promotion_max_p95_latency_delta_ms
     if lat is None:
         gates.append(_no_data("latency_p95_delta", "operations", 10, max_lat, "no answered pairs"))
