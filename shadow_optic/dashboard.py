@@ -64,6 +64,11 @@ def _quality(row: ChallengerRow) -> Text:
     return Text(row.quality.replace("_", " "), style=style) + Text(figure + f" n={row.judged_pairs}{length}")
 
 
+def _equivalence(row: ChallengerRow) -> str:
+    return {"within_noise": "within noise", "different": "different", "undecided": "undecided"}.get(
+        row.equivalence or "", "—")
+
+
 def _cost(row: ChallengerRow) -> str:
     if row.challenger_cost_usd is None:
         return "—"
@@ -74,8 +79,7 @@ def _cost(row: ChallengerRow) -> str:
 def _challenger_table(overview: Overview) -> Table:
     table = Table(header_style="bold", title="Challengers", title_justify="left", padding=(0, 1))
     for name, justify in (("", "center"), ("challenger", "left"), ("rows", "right"), ("quality: win rate", "left"),
-                          ("equiv.", "left"), ("sim (vs floor)", "right"),
-                          ("ΔS", "right"), ("p95 Δlat", "right"), ("err", "right"), ("refus.", "right"),
+                          ("equiv.", "left"), ("sim (vs floor)", "right"), ("p95 Δlat", "right"), ("err", "right"), ("refus.", "right"),
                           ("cost (×prod)", "right"), ("verdict", "left"), ("score", "left"), ("samples", "left"),
                           ("coverage", "left")):
         # The name may wrap (long names); figures and bars never do.
@@ -95,11 +99,11 @@ def _challenger_table(overview: Overview) -> Table:
             score = score_bar(progress.score, progress.review_at, progress.promote_at)
         verdict = Text(row.verdict or "—", style=_VERDICT_STYLE.get(row.verdict or "", ""))
         table.add_row(health_glyph(row.health), name, str(row.rows), _quality(row),
-                      (row.equivalence or "—").replace("_", " "), _similarity(row), _f(row.delta_s, ".3f"),
+                      _equivalence(row), _similarity(row),
                       _f(row.p95_latency_delta_ms, "+.0f"), _f(row.error_rate, ".1%"), _f(row.refusal_rate, ".1%"),
                       _cost(row), verdict, score, samples, coverage)
     if not overview.challengers:
-        table.add_row("", Text("no challenger registered or scored yet", style="dim"), *[""] * 13)
+        table.add_row("", Text("no challenger registered or scored yet", style="dim"), *[""] * 12)
     return table
 
 

@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 time.sleep(args.interval)
         if args.once:
             # Piped output has no terminal width: use one wide enough for every column.
-            console = Console() if sys.stdout.isatty() else Console(width=170)
+            console = Console() if sys.stdout.isatty() else Console(width=220)
             console.print(render(snapshot()))
             return 0
         interval = args.interval or 5.0

@@ -29,7 +29,7 @@ def _overview(**extra) -> Overview:
 
 
 def _text(renderable) -> str:
-    console = Console(width=240, record=True, color_system=None)
+    console = Console(width=220, record=True, color_system=None)
     console.print(renderable)
     return console.export_text()
 
