@@ -145,9 +145,11 @@ class PairwiseJudge:
         self.failures = 0
 
     async def _ask(self, conversation: str, answer_a: str, answer_b: str) -> JudgeCall:
-        if not await self._limits.acquire():
-            return JudgeCall(error="judge budget spent")
+        # Admission inside the slots: a batch asks hundreds of pairs at once, and each admission is a
+        # Redis round trip (seen: 640 at once exhausted the client's connection pool).
         async with self._slots:
+            if not await self._limits.acquire():
+                return JudgeCall(error="judge budget spent")
             self.calls += 1
             body = {"model": self.model, "temperature": 0.0, "max_tokens": 20,
                     "messages": build_pairwise_messages(conversation, answer_a, answer_b, self._max_chars)}

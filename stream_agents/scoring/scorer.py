@@ -119,7 +119,9 @@ class Scorer:
         if self._redis is None and self._settings.redis_url:
             import redis.asyncio as aioredis
 
-            self._redis, self._own_redis = aioredis.Redis.from_url(self._settings.redis_url), True
+            # A blocking pool, as the worker's own: a burst waits for a connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(self._settings.redis_url, max_connections=32, timeout=30)
+            self._redis, self._own_redis = aioredis.Redis(connection_pool=pool), True
         return self._redis
 
     async def _cache(self) -> EmbeddingCache | None:

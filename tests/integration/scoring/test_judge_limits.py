@@ -43,3 +43,44 @@ def test_local_limits_stop_at_the_budget():
         return first, await limits.acquire()
 
     assert asyncio.run(go()) == (True, False)
+
+
+def test_a_large_batch_is_judged_through_the_shared_limits_without_exhausting_redis(stack_settings):
+    """A replay batch asks hundreds of pairs at once (seen: 640 admissions exhausted redis-py's pool of
+    100 with MaxConnectionsError, and the replay agent retried the batch forever)."""
+    import json
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest, ShadowResult, \
+        ShadowStatus
+    from schemas.settings import ModelPrice
+    from stream_agents.scoring.scorer import Scorer
+
+    def judge(request: httpx.Request) -> httpx.Response:
+        prompt = json.loads(request.content)["messages"][1]["content"]
+        winner = "A" if "<answer_a>\nmine" in prompt else "B"
+        return httpx.Response(200, json={"choices": [{"message": {"content": f'{{"winner": "{winner}"}}'}}],
+                                         "usage": {"prompt_tokens": 100, "completion_tokens": 5}})
+
+    now = datetime.now(UTC)
+    results = [ShadowResult(
+        event=InferenceEvent(event_id=f"e{i}", route="/r", ts_request=now, ts_response=now, production_model="p",
+                             request=NormalizedRequest(model="p", messages=[ChatMessage(role="user", content="q")]),
+                             response=CapturedResponse(status_code=200, text="theirs"), latency_ms=1.0,
+                             request_hash="h"),
+        challenger="c", challenger_model="m", status=ShadowStatus.OK, response_text="mine", ts_called=now)
+        for i in range(400)]
+    settings = stack_settings.model_copy(update={
+        "judge_base_url": "http://judge/v1", "judge_model": f"j-{uuid.uuid4().hex[:6]}", "judge_rps": 5000.0,
+        "judge_burst": 500, "judge_concurrency": 64, "topic_prefix": f"t{uuid.uuid4().hex[:6]}."})
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(judge)) as http:
+            async with Scorer(settings, http=http) as scorer:
+                return await scorer.score_batch(results, [ModelPrice()] * len(results))
+
+    records = asyncio.run(go())
+    assert all(not isinstance(r, Exception) for r in records)
+    assert [r.judgment.score for r in records] == [1.0] * len(results)  # both orders: the challenger wins
