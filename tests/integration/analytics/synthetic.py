@@ -16,7 +16,10 @@ def make_records(app: str, challenger: str, n: int, *, seed: int, shift: float =
                  hours: float = 26.0, error_rate: float = 0.0, refusal_rate: float = 0.0, routes=("chat", "search"),
                  tenants=("t1", "t2"), cost: float = 0.001, scorer_version: str = "v1",
                  start: datetime = START) -> list[ScoredRecord]:
-    """n events spread over `hours`; event i is the same prompt for every challenger (pairable)."""
+    """n events spread over `hours`; event i is the same prompt for every challenger (pairable).
+
+    Event ids are unique per app, as real ones are (ULIDs): outcome feedback is keyed by event id
+    alone, and two tests' feedback must not join each other's rows."""
     rng = np.random.default_rng(seed)
     base = np.random.default_rng(12345)  # shared per-event difficulty: the same for every challenger
     difficulty = base.normal(0, 0.08, n)
@@ -29,7 +32,7 @@ def make_records(app: str, challenger: str, n: int, *, seed: int, shift: float =
         ok = status == ShadowStatus.OK
         refused = bool(rng.random() < refusal_rate)
         records.append(ScoredRecord(
-            event_id=f"e{i:07d}", challenger=challenger, challenger_model=challenger, is_control=control, app=app,
+            event_id=f"{app}:e{i:07d}", challenger=challenger, challenger_model=challenger, is_control=control, app=app,
             route=routes[i % len(routes)], tenant=tenants[(i // 3) % len(tenants)], production_model="prod",
             production_model_rev="r1", request_hash=f"h{i}", ts_request=start + timedelta(hours=hours * i / n),
             ts_scored=start + timedelta(hours=hours * i / n, seconds=2), status=status,
