@@ -50,6 +50,10 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "refusal_n": ("countIf(s.refusal_challenger IS NOT NULL)", "sum"),
     "refusals": ("countIf(ifNull(s.refusal_challenger, false))", "sum"),
     "flips": ("countIf(ifNull(s.refusal_production != s.refusal_challenger, false))", "sum"),
+    # Classifier and JSON models: does the label agree with production's? (migration 018)
+    "label_n": ("countIf(s.label_agree IS NOT NULL)", "sum"),
+    "label_agree": ("countIf(ifNull(s.label_agree, false))", "sum"),
+    "label_flips": ("countIf(s.label_flip != '')", "sum"),
     "production_cost_usd": ("sum(s.production_cost_usd)", "sum"),
     "challenger_cost_usd": ("sum(s.challenger_cost_usd)", "sum"),
     "first_ts": ("min(s.ts_request)", "min"),
@@ -68,7 +72,8 @@ _FIELDS: dict[str, tuple[str, str]] = {
 _KEYS = ["app", "scorer_version", "challenger", "span_hours", "hour"]
 _COLUMNS = ", ".join(_KEYS + list(_FIELDS))
 _SCORE_COLUMNS = ("app, scorer_version, challenger, event_id, challenger_model, is_control, ts_request, status, "
-                  "similarity, similarity_components, refusal_production, refusal_challenger, production_cost_usd, "
+                  "similarity, similarity_components, refusal_production, refusal_challenger, label_agree, label_flip, "
+                  "production_cost_usd, "
                   "challenger_cost_usd, latency_delta_ms, challenger_latency_ms, production_latency_ms")
 
 
@@ -222,6 +227,7 @@ def gather_evidence(client: Client, scope: Scope, reference_similarity: float,
     quality, slices = gather_quality(client, scope, judge_version)
     control = [r for r in rows if r["is_control"]]
     control_n = sum(r["sim_n"] for r in control)
+    control_labels = {k: sum(r[k] for r in control) for k in ("label_n", "label_agree", "label_flips")}
     control_similarity = _mean(sum(r["sim_sum"] for r in control), control_n)
     evidence = []
     for r in rows:
@@ -238,6 +244,9 @@ def gather_evidence(client: Client, scope: Scope, reference_similarity: float,
             rows=r["rows"], ok=r["ok"], errors=r["errors"], mean_similarity=_mean(r["sim_sum"], r["sim_n"]),
             control_similarity=control_similarity, has_control=control_similarity is not None,
             refusal_n=r["refusal_n"], refusals=r["refusals"], flips=r["flips"],
+            label_n=r["label_n"], label_agree=r["label_agree"], label_flips=r["label_flips"],
+            control_label_n=control_labels["label_n"], control_label_agree=control_labels["label_agree"],
+            control_label_flips=control_labels["label_flips"],
             p95_latency_delta_ms=nan_to_none(r["latency_delta_q"]),
             p95_challenger_latency_ms=nan_to_none(r["challenger_latency_q"]),
             p95_production_latency_ms=nan_to_none(r["production_latency_q"]),

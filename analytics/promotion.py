@@ -53,6 +53,13 @@ class ChallengerEvidence(BaseModel):
     refusal_n: int = 0
     refusals: int = 0
     flips: int = 0
+    # Classifier / JSON models: label agreement with production, and the control's (its noise floor).
+    label_n: int = 0
+    label_agree: int = 0
+    label_flips: int = 0
+    control_label_n: int = 0
+    control_label_agree: int = 0
+    control_label_flips: int = 0
     p95_latency_delta_ms: float | None = None
     p95_challenger_latency_ms: float | None = None
     p95_production_latency_ms: float | None = None
@@ -70,6 +77,14 @@ class ChallengerEvidence(BaseModel):
     quality: QualityEvidence | None = None
     quality_slices: list[QualityEvidence] = Field(default_factory=list)
     outcome: PairedComparison | None = None
+
+    @property
+    def label_agreement(self) -> float | None:
+        return self.label_agree / self.label_n if self.label_n else None
+
+    @property
+    def control_label_agreement(self) -> float | None:
+        return self.control_label_agree / self.control_label_n if self.control_label_n else None
 
     @property
     def error_rate(self) -> float:
@@ -165,6 +180,10 @@ class Verdict(BaseModel):
                 "equivalence": self.equivalence.outcome,
                 "similarity": None if e.mean_similarity is None else round(e.mean_similarity, 4),
                 "noise_floor": None if e.control_similarity is None else round(e.control_similarity, 4),
+                "label_agreement": None if e.label_agreement is None else round(e.label_agreement, 4),
+                "control_label_agreement": None if e.control_label_agreement is None
+                else round(e.control_label_agreement, 4),
+                "label_flips": e.label_flips,
                 "cost_ratio": None if e.cost_ratio is None else round(e.cost_ratio, 3),
                 "flagged_slices": [f"{s.dimension}={s.value}" for s in self.slices if s.flagged],
                 "reason": self.explanation[0]}
@@ -249,6 +268,10 @@ def _equivalence(e: ChallengerEvidence, s: Settings) -> tuple[Equivalence, Gate]
               f"({'production asked again' if e.control_similarity is not None else 'no control: fixed reference'}); "
               f"per-event gap {_f(seq.mean, '+.4f')}, interval [{_f(seq.cs_low, '+.4f')}, {_f(seq.cs_high, '+.4f')}] "
               f"vs −{tol:.2f}: {words}")
+    if e.label_n:  # a classifier or JSON model: agreement and flips next to the control's
+        detail += (f"; labels agree with production on {e.label_agreement:.1%} of {e.label_n} "
+                   f"(control {_f(e.control_label_agreement, '.1%')}), {e.label_flips} flips "
+                   f"(control {e.control_label_flips})")
     # passed is never False: being different is information for the rollout, not a failure.
     return equivalence, Gate(name="equivalence", question="equivalence", passed=True if outcome == "within_noise"
                              else None, value=e.mean_similarity, threshold=floor - tol, points=points,

@@ -36,6 +36,9 @@ def _check(evidence, truth):
 def test_rollup_and_tail_equal_a_full_read(clickhouse):
     app = f"rollup-{uuid.uuid4().hex[:8]}"
     challenger = make_records(app, "cheap", N, seed=3, shift=-0.03, error_rate=0.02, hours=30)
+    # A classifier's labels on every third event; every fifth of those flips production's label.
+    challenger = [r.model_copy(update={"label_agree": i % 5 != 0, "label_flip": "" if i % 5 else "reject->approve"})
+                  if i % 3 == 0 else r for i, r in enumerate(challenger)]
     control = make_records(app, "control", N, seed=4, control=True, hours=30)
     insert(clickhouse, challenger)
     insert(clickhouse, control)
@@ -49,8 +52,11 @@ def test_rollup_and_tail_equal_a_full_read(clickhouse):
     after = gather_evidence(clickhouse, scope, 0.85, with_outcomes=False, refresh=False)
     assert len(before) == len(after) == 1
     _check(after[0], _truth(challenger, control))
-    exact_fields = {"rows", "ok", "errors", "paired_n", "refusals", "flips", "first_ts", "last_ts"}
+    exact_fields = {"rows", "ok", "errors", "paired_n", "refusals", "flips", "first_ts", "last_ts", "label_n",
+                    "label_agree", "label_flips"}
     assert before[0].model_dump(include=exact_fields) == after[0].model_dump(include=exact_fields)
+    labelled = [i for i in range(N) if i % 3 == 0]
+    assert after[0].label_n == len(labelled) and after[0].label_flips == sum(i % 5 == 0 for i in labelled)
     assert after[0].mean_similarity == pytest.approx(before[0].mean_similarity, abs=1e-9)
     lat = np.array([r.latency_delta_ms for r in challenger if r.status == "ok"])
     assert after[0].p95_latency_delta_ms == pytest.approx(np.percentile(lat, 95), rel=0.01)

@@ -140,3 +140,11 @@ def test_page_hinkley_detects_a_level_shift_not_noise():
     assert not any(quiet)
     shifted = [detector.update(x)[0] for x in rng.normal(0.35, 0.02, 20)]
     assert any(shifted[:5])
+
+
+def test_a_classifier_shows_label_agreement_and_flips_next_to_the_controls():
+    v = decide(evidence(label_n=1000, label_agree=930, label_flips=70, control_label_n=1000, control_label_agree=990,
+                        control_label_flips=10), Settings())
+    gate = {g.name: g for g in v.gates}["equivalence"]
+    assert "labels agree with production on 93.0% of 1000 (control 99.0%), 70 flips (control 10)" in gate.detail
+    assert v.summary()["label_agreement"] == 0.93 and v.summary()["control_label_agreement"] == 0.99
