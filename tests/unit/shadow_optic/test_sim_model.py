@@ -7,7 +7,8 @@ from starlette.testclient import TestClient
 from producers.redaction import Redactor
 from schemas.events import ChatMessage, NormalizedRequest
 from shadow_optic.data_files import data_file
-from shadow_optic.sim_model import REFUSAL_TEXT, SimModelConfig, create_sim_model, load_answers, load_scenario_answers
+from shadow_optic.recordings import load_answers, load_scenario_answers
+from shadow_optic.sim_model import REFUSAL_TEXT, SimModelConfig, create_sim_model
 from stream_agents.scoring.pairwise import CUT_MARK, build_pairwise_messages, render_conversation
 
 UPGRADE = data_file("scenario_upgrade_davinci.jsonl")
