@@ -79,7 +79,8 @@ class ReplayStage:
                                  shared_budget_usd=None if config.control else s.replay_shared_budget_usd,
                                  shared_period=s.replay_shared_budget_period)
             client = ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
-                                      retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng)
+                                      retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
+                                      price=s.challenger_price(config))
             active[config.name] = ActiveChallenger(config, client, breaker, limits)
         self._active = active
         self.metrics.challengers.set(len(active))

@@ -110,7 +110,8 @@ async def test_call(state: State, name: str, body: TestCallRequest) -> TestCallR
         request=NormalizedRequest(kind=config.kind, model=config.model, messages=messages,
                                   prompt=body.prompt if config.kind == "completion" else None, params=body.params),
         response=CapturedResponse(status_code=200), latency_ms=0.0, request_hash="api-test")
-    outcome = await ChallengerClient(config, state.http, max_attempts=1).call(event)
+    outcome = await ChallengerClient(config, state.http, max_attempts=1,
+                                     price=state.settings.challenger_price(config)).call(event)
     r = outcome.result
     return TestCallResult(challenger=name, status=r.status, text=r.response_text, latency_ms=r.latency_ms,
                           usage=r.usage, cost_usd=r.cost_usd, error=r.error, attempts=outcome.attempts)

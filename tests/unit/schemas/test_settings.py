@@ -42,3 +42,20 @@ def test_topics_are_distinct_and_prefixed():
     topics = Topics.with_prefix("p.")
     assert len(set(topics.all())) == 4
     assert all(name.startswith("p.shadow.") for name in topics.all())
+
+
+def test_prices_follow_the_model_name_never_the_role():
+    from schemas.settings import BUILTIN_PRICES, ChallengerConfig, ModelPrice, Settings
+
+    gpt4_again = ChallengerConfig(name="gpt-4-control", base_url="http://x/v1", model="gpt-4", control=True)
+    settings = Settings()
+    # The same model costs the same as production and as a challenger (the control here).
+    assert settings.price_of("gpt-4") == settings.challenger_price(gpt4_again) == BUILTIN_PRICES["gpt-4"]
+    own = Settings(prices={"gpt-4": ModelPrice(input_per_1k=1.0, output_per_1k=2.0),
+                           "my-model": ModelPrice(input_per_1k=0.5)})
+    assert own.challenger_price(gpt4_again) == own.price_of("gpt-4") == ModelPrice(input_per_1k=1.0, output_per_1k=2.0)
+    mine = ChallengerConfig(name="c", base_url="http://x/v1", model="my-model")
+    assert own.challenger_price(mine).input_per_1k == 0.5
+    # A challenger's own price still wins; a model in no table is priced at zero.
+    pinned = mine.model_copy(update={"price": ModelPrice(input_per_1k=9.0)})
+    assert own.challenger_price(pinned).input_per_1k == 9.0 and Settings().price_of("unknown") == ModelPrice()
