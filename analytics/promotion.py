@@ -419,6 +419,14 @@ def decide(e: ChallengerEvidence, settings: Settings, stale_reason: str | None =
     elif hard_fail:
         verdict, answered = "reject", "operations"
         explanation.append("rejected: failed " + ", ".join(f"{g.name} ({g.detail})" for g in hard_fail))
+    elif quality is None and ((s.judge_base_url and s.judge_mode == "pairwise")
+                              or (e.quality is not None and e.quality.rubric_n == 0)):
+        # A judge is configured but has no verdict yet: its gate is not passed by being empty.
+        verdict, answered = "insufficient_data", "quality, from the pairwise judge: no judged pairs yet"
+        jq = e.quality
+        why = "" if jq is None or not jq.not_judged else f" ({jq.not_judged} asked, not judged: " + "; ".join(
+            f"{n}× {r}" for r, n in jq.not_judged_reasons.items()) + ")"
+        explanation.append(f"quality not evaluated: no data, the judge has judged no pair yet{why}")
     elif quality is not None and quality.outcome == "undecided":
         verdict, answered = "insufficient_data", what
         needed = quality.pairs_needed

@@ -148,3 +148,13 @@ def test_a_classifier_shows_label_agreement_and_flips_next_to_the_controls():
     gate = {g.name: g for g in v.gates}["equivalence"]
     assert "labels agree with production on 93.0% of 1000 (control 99.0%), 70 flips (control 10)" in gate.detail
     assert v.summary()["label_agreement"] == 0.93 and v.summary()["control_label_agreement"] == 0.99
+
+
+def test_a_configured_judge_without_verdicts_holds_the_decision_instead_of_falling_back_to_equivalence():
+    v = decide(evidence(paired_mean=0.0), JUDGE)  # within noise, but the judge has said nothing yet
+    assert v.verdict == "insufficient_data" and "no judged pairs" in v.answered
+    assert {g.name: g for g in v.gates}["quality"].detail.startswith("not evaluated: no data")
+    failing = QualityEvidence(judge_version="pairwise-1:j", not_judged=12,
+                              not_judged_reasons={"judge answered HTTP 500": 12})
+    v = decide(evidence(quality=failing), JUDGE)
+    assert v.verdict == "insufficient_data" and "12× judge answered HTTP 500" in v.explanation[0]
