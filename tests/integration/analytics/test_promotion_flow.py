@@ -15,7 +15,6 @@ from analytics.history import list_history
 from analytics.scope import Scope
 from analytics.service import promote, rollback, verdicts
 from analytics.staleness import LagStatus, kafka_lag
-from schemas.clickhouse import connect
 from schemas.errors import ConfigError
 from shadow_optic.cli import main
 from tests.integration.analytics.synthetic import START, insert, insert_judgments, make_records, with_judgments

@@ -12,7 +12,6 @@ from schemas.settings import ModelPrice
 from stream_agents.scoring import (
     SCORER_VERSION,
     STRUCTURED_VERSION,
-    JudgeScores,
     extract_label,
     extract_number,
     json_field_diff,
