@@ -93,6 +93,8 @@ def gather_quality(client: Client, scope: Scope, judge_version: str = ""
     for challenger, found in slices.items():  # a dimension with one value is the whole window again
         counts = {d: sum(q.dimension == d for q in found) for d in ("route", "tenant")}
         slices[challenger] = [q for q in found if counts[q.dimension] > 1]
+    if not any(q.not_judged for q in overall.values()):
+        return overall, slices
     reasons = client.query(
         f"SELECT challenger, reason, count() FROM {JUDGMENTS_TABLE} FINAL WHERE {scope_terms} "
         "AND judge_version = {judge_version:String} AND status = 'not_judged' GROUP BY challenger, reason "

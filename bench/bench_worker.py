@@ -121,7 +121,7 @@ async def hand_loop(settings, n: int) -> None:
     done = 0
     try:
         async with httpx.AsyncClient(transport=AiohttpTransport(max_connections=64)) as http:
-            clients = [ChallengerClient(c, http) for c in settings.challengers]
+            clients = [ChallengerClient(c, http, price=settings.challenger_price(c)) for c in settings.challengers]
             while done < n:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 events = [InferenceEvent.model_validate_json(m.value) for ms in batches.values() for m in ms]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import httpx
 
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus, Usage
-from schemas.settings import BUILTIN_PRICES, ChallengerConfig, ModelPrice
+from schemas.settings import ChallengerConfig, ModelPrice
 from stream_agents.retry import RETRIED_STATUSES, backoff_delay, parse_retry_after
 
 __all__ = ["CallOutcome", "ChallengerClient", "SHADOW_TRAFFIC_HEADER"]
@@ -40,9 +40,8 @@ class ChallengerClient:
                  retry_after_cap_s: float = 10.0, rng: random.Random | None = None,
                  price: ModelPrice | None = None) -> None:
         self.config = config
-        # By model name, never by role: `Settings.challenger_price` (SHADOW_PRICES first); without
-        # settings at hand, the config's own price, then the built-in list prices.
-        self.price = price or config.price or BUILTIN_PRICES.get(config.model, ModelPrice())
+        # By model name, never by role: callers pass `Settings.challenger_price(config)`.
+        self.price = price or config.price or ModelPrice()
         self._http = http
         self._max_attempts = max_attempts
         self._retry_after_cap_s = retry_after_cap_s

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.events import ScoredRecord, ShadowResult, ShadowStatus
+from schemas.events import Judgment, ScoredRecord, ShadowResult, ShadowStatus
 from schemas.settings import ModelPrice
 from stream_agents.scoring.checks import exact_match, is_refusal, json_validity, length_ratio
-from schemas.events import Judgment
 from stream_agents.scoring.similarity import SIMILARITY_VERSION, SimilarityScore, lexical_similarity
 from stream_agents.scoring.structured import (
     DEFAULT_LABEL_FIELDS,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from datetime import UTC, datetime
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -131,7 +131,7 @@ class Scorer:
         redis = await self._shared_redis()
         if redis is None:
             return None  # no Redis configured: embed every time
-        return EmbeddingCache(redis, prefix=f"{s.topic_prefix}shadow", ttl_s=s.embedding_cache_ttl_s)
+        return EmbeddingCache(redis, prefix=registry_prefix(s.topic_prefix), ttl_s=s.embedding_cache_ttl_s)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._own_http and self._http is not None:
@@ -141,33 +141,36 @@ class Scorer:
 
     async def _judge_one(self, result: ShadowResult) -> Judgment:
         assert self.judge is not None
-        event, s = result.event, self._settings
-        production, challenger = event.response.text, result.response_text
-        ratio = len(challenger) / len(production) if production else None
-        common = {"judge_model": self.judge.model, "length_ratio": ratio}
+        production, challenger = result.event.response.text, result.response_text
         if isinstance(self.judge, PairwiseJudge):
-            common["judge_version"] = self.judge.version
-            if not production.strip() or not challenger.strip():
-                return Judgment(**common, status="not_judged", reason="an answer is empty: nothing to compare",
-                                ts_judged=datetime.now(UTC))
-            outcome, why, cost = await self.judge.judge(render_conversation(event.request, s.judge_max_chars),
-                                                        production, challenger)
-            if outcome is None:
-                return Judgment(**common, status="not_judged", reason=why, cost_usd=cost, ts_judged=datetime.now(UTC))
-            return Judgment(**common, status="judged", score=outcome.score, flipped=outcome.flipped, cost_usd=cost,
-                            ts_judged=datetime.now(UTC))
-        common["judge_version"] = f"{JUDGE_VERSION}:{self.judge.model}"
-        spent_before = self.judge.spent_usd
-        scores = await self.judge.judge(event.request.last_user_text(), production, challenger, event.event_id,
-                                        result.challenger)
-        cost = self.judge.spent_usd - spent_before
+            fields = await self._pairwise(self.judge, result.event, production, challenger)
+        else:
+            fields = await self._rubric(self.judge, result, production, challenger)
+        return Judgment(judge_model=self.judge.model, ts_judged=datetime.now(UTC),
+                        length_ratio=len(challenger) / len(production) if production else None, **fields)
+
+    async def _pairwise(self, judge: PairwiseJudge, event: Any, production: str, challenger: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {"judge_version": judge.version}
+        if not production.strip() or not challenger.strip():
+            return fields | {"status": "not_judged", "reason": "an answer is empty: nothing to compare"}
+        outcome, why, cost = await judge.judge(render_conversation(event.request, self._settings.judge_max_chars),
+                                               production, challenger)
+        if outcome is None:
+            return fields | {"status": "not_judged", "reason": why, "cost_usd": cost}
+        return fields | {"status": "judged", "score": outcome.score, "flipped": outcome.flipped, "cost_usd": cost}
+
+    async def _rubric(self, judge: LLMJudge, result: ShadowResult, production: str, challenger: str) -> dict[str, Any]:
+        spent_before = judge.spent_usd
+        scores = await judge.judge(result.event.request.last_user_text(), production, challenger,
+                                   result.event.event_id, result.challenger)
+        fields: dict[str, Any] = {"judge_version": f"{JUDGE_VERSION}:{judge.model}",
+                                  "cost_usd": judge.spent_usd - spent_before}
         if scores is None:
-            return Judgment(**common, status="not_judged", reason="the judge gave no usable verdict", cost_usd=cost,
-                            ts_judged=datetime.now(UTC))
+            return fields | {"status": "not_judged", "reason": "the judge gave no usable verdict"}
         # Rubric: faithfulness is agreement with production (equivalence), quality the answer's own.
-        return Judgment(**common, status="judged", faithfulness=scores.faithfulness, quality=scores.quality,
-                        quality_production=scores.quality_production, conciseness=scores.conciseness,
-                        refusal=scores.refusal, cost_usd=cost, ts_judged=datetime.now(UTC))
+        return fields | {"status": "judged", "faithfulness": scores.faithfulness, "quality": scores.quality,
+                         "quality_production": scores.quality_production, "conciseness": scores.conciseness,
+                         "refusal": scores.refusal}
 
     def _judged(self, result: ShadowResult) -> bool:
         """The control is never judged (it measures the noise floor); requests with tools never replay."""
