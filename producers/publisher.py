@@ -109,6 +109,8 @@ class EventPublisher:
         return self._mirror
 
     def pending(self) -> int:
+        """Events not yet delivered, plus the few protocol requests librdkafka queues beside them
+        (its len() counts both, so this can read a little above the events enqueued)."""
         return len(self._producer)
 
     def flush(self, timeout_s: float = 10.0) -> int:

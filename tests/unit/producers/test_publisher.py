@@ -21,7 +21,8 @@ def test_a_full_buffer_drops_and_counts_and_never_blocks() -> None:
         assert results[0] is True and results[-1] is False
         assert counts["enqueued"] + counts["dropped_buffer_full"] == 300
         assert 50 <= counts["enqueued"] <= 110  # bounded by the byte cap, not by the message count
-        assert publisher.pending() == counts["enqueued"]
+        # librdkafka's queue length also counts its own protocol requests (seen: 101 for 99 events)
+        assert counts["enqueued"] <= publisher.pending() <= counts["enqueued"] + 5
     finally:
         publisher.close(timeout_s=0)
 
