@@ -22,6 +22,7 @@ __all__ = [
     "ShadowStatus",
     "ShadowResult",
     "Judgment",
+    "PairAnswers",
     "ScoredRecord",
     "OutcomeFeedback",
     "DecisionRecord",
@@ -148,6 +149,18 @@ class Judgment(_Model):
     ts_judged: datetime
 
 
+class PairAnswers(_Model):
+    """The texts of one pair as masked at the gateway: one row of shadow_answers (migration 121).
+
+    Carried on the ScoredRecord so the sink can store them next to the scores (the texts otherwise
+    live only in shadow.results, bounded by Kafka's retention); each is cut to SHADOW_ANSWERS_MAX_CHARS.
+    """
+
+    request: str
+    production_answer: str
+    challenger_answer: str
+
+
 class ScoredRecord(_Model):
     """One row of shadow_scores; (event_id, challenger, scorer_version) is its identity."""
 
@@ -206,6 +219,9 @@ class ScoredRecord(_Model):
     # The judge's verdict on this pair, if one was asked: written to shadow_judgments (its own table,
     # keyed by judge version), never to shadow_scores, so a judge does not split the scorer version.
     judgment: Judgment | None = None
+    # The request and both answers, for shadow_answers (never a column of shadow_scores); None when
+    # answers are not stored (SHADOW_ANSWERS_TTL_DAYS=0) or the challenger gave no answer.
+    answers: PairAnswers | None = None
 
 
 class OutcomeFeedback(_Model):

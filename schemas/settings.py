@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import Topics
 
-__all__ = ["Settings", "ChallengerConfig", "ModelPrice", "BUILTIN_PRICES"]
+__all__ = ["Settings", "ChallengerConfig", "ModelPrice", "ApiToken", "BUILTIN_PRICES"]
 
 
 def _default_state_dir() -> Path:
@@ -65,6 +65,16 @@ class ChallengerConfig(BaseModel):
     budget_usd: float | None = Field(None, ge=0, description="spend cap per budget_period across all workers")
     budget_period: Literal["hour", "day", "month"] = "day"
     allocation_share: float = Field(1.0, ge=0, description="weight in a fixed split of a shared budget")
+
+
+class ApiToken(BaseModel):
+    """One caller of the control API: who they are, their secret token and their roles."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    token: SecretStr
+    roles: list[Literal["read", "review", "admin"]] = Field(default_factory=lambda: ["read"])
 
 
 class Settings(BaseSettings):
@@ -267,6 +277,20 @@ class Settings(BaseSettings):
     backfill_qps: float = Field(20.0, gt=0)
     backfill_concurrency: int = Field(8, ge=1)
     backfill_batch_size: int = Field(32, ge=1)
+
+    # --- people in the loop: stored answers, the review page, judge calibration (docs/review.md) ---
+    answers_ttl_days: int = Field(30, ge=0, description="days the request and both answers stay in shadow_answers "
+                                  "(0 = not stored)")
+    answers_max_chars: int = Field(20_000, ge=100, description="each stored text is cut to this many characters")
+    review_random_share: float = Field(0.2, ge=0, le=1, description="share of the review queue drawn at random, "
+                                       "so the calibration sample stays unbiased")
+    judge_min_kappa: float = Field(0.4, ge=-1, le=1, description="a judge version whose Cohen's kappa with people "
+                                   "is below this no longer counts as promotion evidence")
+    judge_calibration_min_pairs: int = Field(20, ge=1, description="pairs rated by both the judge and people "
+                                             "before the agreement floor applies")
+    # Bearer tokens of the control API: [{"name": "alice", "token": "…", "roles": ["review"]}]; roles are
+    # read < review < admin. Empty: the API is open (loopback use), and the review page asks for a name.
+    api_tokens: list[ApiToken] = Field(default_factory=list)
 
     @field_validator("challengers")
     @classmethod

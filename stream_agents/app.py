@@ -328,7 +328,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(scored_topic, name="sink")
     async def sink_agent(stream: faust.StreamT) -> None:
-        sink = ScoreSink(lambda: connect(clickhouse_url))
+        sink = ScoreSink(lambda: connect(clickhouse_url), answers_ttl_days=settings.answers_ttl_days)
         app.shadow_sink = sink
 
         async def sink_batch(batch: list[EventT]) -> None:

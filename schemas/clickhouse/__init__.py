@@ -14,10 +14,11 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.errors import ConfigError, StoreUnavailableError
 
-__all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "connect", "migrate", "migrations"]
+__all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "ANSWERS_TABLE", "connect", "migrate", "migrations"]
 
 SCORES_TABLE = "shadow_scores"
 JUDGMENTS_TABLE = "shadow_judgments"
+ANSWERS_TABLE = "shadow_answers"
 _MIGRATIONS_TABLE = "shadow_schema_migrations"
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
