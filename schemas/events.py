@@ -228,17 +228,27 @@ class OutcomeFeedback(_Model):
     """A late outcome for one answer (topic shadow.feedback, table shadow_feedback), joined by event id.
 
     subject: 'production' or a challenger name. kind: 'label' (value 1 = correct, 0 = wrong),
-    'reward' (any real number, higher is better) or 'rating' (a human rating 1–5).
+    'reward' (any real number, higher is better), 'rating' (a human rating 1–5) or 'preference': a
+    person's pairwise verdict on (event, challenger), subject the challenger, value its points as the
+    pairwise judge scores them (1 preferred to production, 0.5 tie, 0 production preferred), with
+    the reviewer, which answer was shown first, why the queue offered it, and optional 1–5 ratings
+    of each answer and a note.
     """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: str = Field(min_length=1, max_length=64)
     subject: str = Field(min_length=1, max_length=100)
-    kind: Literal["label", "reward", "rating"]
+    kind: Literal["label", "reward", "rating", "preference"]
     value: float
     label: str = ""
     source: str = "api"
     ts: datetime
+    reviewer: str = Field("", max_length=100)
+    shown_first: Literal["", "production", "challenger"] = ""
+    queue_reason: str = Field("", max_length=40)
+    rating_production: float | None = None
+    rating_challenger: float | None = None
+    note: str = Field("", max_length=2000)
 
 
 class DecisionRecord(_Model):

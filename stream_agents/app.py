@@ -31,8 +31,8 @@ import redis.asyncio as aioredis
 from faust.types import EventT
 
 from schemas.clickhouse import connect
-from schemas.errors import ConfigError, InvalidEventError
-from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
+from schemas.errors import ConfigError, InvalidEventError, StoreUnavailableError
+from schemas.events import InferenceEvent, OutcomeFeedback, ScoredRecord, ShadowResult
 from schemas.http_transport import AiohttpTransport
 from schemas.settings import Settings
 from schemas.topics import SCORED_INLINE_HEADER, was_scored_inline
@@ -93,6 +93,7 @@ def create_app(settings: Settings) -> faust.App:
 
     requests_topic, results_topic = topic(topics.requests), topic(topics.results)
     scored_topic, dlq_topic = topic(topics.scored), topic(topics.dlq)
+    feedback_topic = topic(topics.feedback)
 
     metrics, readiness = WorkerMetrics(), Readiness()
     guard_metrics = GuardMetrics(metrics.registry)
@@ -345,6 +346,41 @@ def create_app(settings: Settings) -> faust.App:
                 await guarded(sink_guard, batch)
         finally:
             sink.close()
+
+    @app.agent(feedback_topic, name="feedback")
+    async def feedback_agent(stream: faust.StreamT) -> None:
+        """Outcomes and people's ratings (shadow.feedback) into shadow_feedback, where they join their events."""
+        from analytics.outcomes import check_feedback, record_feedback
+
+        client: list[Any] = [None]
+
+        def insert(records: list[OutcomeFeedback]) -> None:
+            if client[0] is None:
+                client[0] = connect(clickhouse_url)
+            record_feedback(client[0], records)
+
+        async def feedback_batch(batch: list[EventT]) -> None:
+            sends: list = []
+            records = []
+            for event in batch:
+                try:
+                    record = decode(event.message.value, OutcomeFeedback, settings.max_event_bytes)
+                    check_feedback(record)
+                except InvalidEventError as exc:  # kept with its reason, never blocks the rest
+                    sends.append(dead_letter(event, "feedback", str(exc)))
+                    continue
+                records.append(record)
+            metrics.processed.labels("feedback").inc(len(batch))
+            try:
+                await asyncio.to_thread(insert, records)
+            except Exception as exc:
+                client[0] = None  # reconnect on the retry; an outage is retried by the guard, never acked
+                raise StoreUnavailableError(f"storing {len(records)} feedback rows failed: {exc}") from exc
+            await deliver(sends)
+
+        feedback_guard = guard("feedback", feedback_batch)
+        async for batch in stream.take_events(500, within=settings.sink_batch_seconds):
+            await guarded(feedback_guard, batch)
 
     failures_seen = [0]
 
