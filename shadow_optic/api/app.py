@@ -17,13 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from schemas.errors import ChallengerError, ConfigError, ShadowOpticError, StackError, StoreUnavailableError
 from schemas.settings import Settings
 from shadow_optic.api.models import ErrorBody
-from shadow_optic.api.routers import analysis, challengers, decisions, status
+from shadow_optic.api.routers import analysis, challengers, decisions, review, status
 from shadow_optic.api.state import ApiState
 
 __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 404, 422, 500, 502, 503)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 500, 502, 503)}
 
 
 def _status_of(exc: ShadowOpticError) -> int:
@@ -47,8 +47,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "NotFound", 405: "MethodNotAllowed", 422: "ValidationError"}.get(exc.status_code, "HTTPError")
-        return _json(exc.status_code, ErrorBody(error=kind, message=str(exc.detail)))
+        kind = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+                422: "ValidationError"}.get(exc.status_code, "HTTPError")
+        response = _json(exc.status_code, ErrorBody(error=kind, message=str(exc.detail)))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -82,7 +85,7 @@ def create_api(settings: Settings) -> FastAPI:
                   description="Status, comparisons, challenger deploy/remove, promote, rollback, history, costs, "
                               "readiness, drift, lag, challenger health and test calls. Errors: JSON ErrorBody.",
                   lifespan=lifespan, responses=_ERRORS)
-    for module in (status, analysis, challengers, decisions):
+    for module in (status, analysis, challengers, decisions, review):
         app.include_router(module.router)
     _install_error_handlers(app)
     return app

@@ -1,0 +1,146 @@
+"""The review page (/review) and its JSON: a queue of pairs, blind ratings onto shadow.feedback, calibration.
+
+GET /review is a page with no data in it; its script reads /review/queue and posts /review/ratings
+with the caller's token (role `review`). A rating is published to shadow.feedback as a 'preference'
+(analytics/outcomes.py) and stored by the worker's feedback agent, like every outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from analytics.calibration import JudgeCalibration, gather_calibration
+from analytics.outcomes import PREFERENCE_POINTS
+from analytics.reports.html import calibration_table
+from analytics.review_queue import (REASONS, Filters, build_queue, filter_values, highlight_pair, load_candidates,
+                                    load_texts, shown_first)
+from schemas.errors import ConfigError
+from schemas.events import OutcomeFeedback
+from shadow_optic.api.auth import Caller, require_role
+from shadow_optic.api.review_page import render_review_page
+from shadow_optic.api.state import ApiState, api_state
+
+router = APIRouter(tags=["review"])
+State = Annotated[ApiState, Depends(api_state)]
+Reviewer = Annotated[Caller, Depends(require_role("review"))]
+Reader = Annotated[Caller, Depends(require_role("read"))]
+# The HTML routes answer errors as JSON too, like every route.
+_JSON_ERRORS = {code: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+                for code in (400, 401, 403, 500, 503)}
+
+
+class Side(BaseModel):
+    html: str = Field(description="the answer as escaped HTML, the words that differ from the other side in <mark>")
+
+
+class ReviewItem(BaseModel):
+    event_id: str
+    challenger: str
+    route: str
+    tenant: str
+    reason: str = Field(description="why the queue offers it; 'random' for the unbiased share")
+    reason_text: str
+    request: str
+    left: Side
+    right: Side
+
+
+class ReviewQueue(BaseModel):
+    reviewer: str
+    items: list[ReviewItem]
+    remaining: int = Field(description="pairs with stored answers this reviewer has not rated (after filters)")
+    rated_by_you: int
+    random_share: float
+    filters: dict[str, list[str]]
+
+
+class RatingRequest(BaseModel):
+    app: str | None = None
+    event_id: str = Field(min_length=1, max_length=64)
+    challenger: str = Field(min_length=1, max_length=100)
+    choice: Literal["left", "right", "tie"]
+    rating_left: int | None = Field(None, ge=1, le=5)
+    rating_right: int | None = Field(None, ge=1, le=5)
+    note: str = Field("", max_length=2000)
+    queue_reason: str = Field("", max_length=40)
+
+
+class RatingAccepted(BaseModel):
+    published: bool
+    reviewer: str
+    preferred: Literal["challenger", "production", "tie"]
+    shown_first: Literal["production", "challenger"]
+
+
+@router.get("/review", response_class=HTMLResponse, responses=_JSON_ERRORS, summary="The review page (HTML; its data needs the review role)")
+async def review_page(state: State, challenger: str = "", route: str = "", tenant: str = "") -> HTMLResponse:
+    calibration = await state.ch(gather_calibration, state.settings.app_name, state.settings.judge_min_kappa,
+                                 state.settings.judge_calibration_min_pairs)
+    return HTMLResponse(render_review_page(list(calibration.values()), Filters(challenger=challenger, route=route,
+                                                                                tenant=tenant),
+                                           token_required=bool(state.settings.api_tokens),
+                                           random_share=state.settings.review_random_share))
+
+
+@router.get("/review/queue", response_model=ReviewQueue, summary="The next pairs for this reviewer, blind")
+async def review_queue(state: State, caller: Reviewer, app: str | None = None, challenger: str = "", route: str = "",
+                       tenant: str = "", limit: Annotated[int, Query(ge=1, le=200)] = 20) -> ReviewQueue:
+    name = state.app_name(app)
+    filters = Filters(challenger=challenger, route=route, tenant=tenant)
+    candidates, rated = await state.ch(load_candidates, name, caller.name, filters)
+    queue = build_queue(candidates, limit, state.settings.review_random_share, seed=caller.name)
+    texts = await state.ch(load_texts, name, [(q.candidate.event_id, q.candidate.challenger) for q in queue])
+    items = []
+    for q in queue:
+        c = q.candidate
+        request, production, challenger_answer = texts.get((c.event_id, c.challenger), ("", "", ""))
+        first = shown_first(caller.name, c.event_id, c.challenger)
+        left, right = (production, challenger_answer) if first == "production" else (challenger_answer, production)
+        left_html, right_html = highlight_pair(left, right)
+        items.append(ReviewItem(event_id=c.event_id, challenger=c.challenger, route=c.route, tenant=c.tenant,
+                                reason=q.reason, reason_text=REASONS[q.reason], request=request,
+                                left=Side(html=left_html), right=Side(html=right_html)))
+    values = await state.ch(filter_values, name)
+    return ReviewQueue(reviewer=caller.name, items=items, remaining=len(candidates), rated_by_you=rated,
+                       random_share=state.settings.review_random_share, filters=values)
+
+
+@router.post("/review/ratings", response_model=RatingAccepted,
+             summary="Rate one pair (left/right as shown to you, or tie): published to shadow.feedback")
+async def rate(state: State, caller: Reviewer, body: RatingRequest) -> RatingAccepted:
+    if caller.name == "anonymous":
+        raise ConfigError("a rating needs a reviewer's name: set SHADOW_API_TOKENS (the token's name) or send "
+                          "X-Shadow-Reviewer")
+    # The order is recomputed here, never taken from the page: the page only knows left and right.
+    first = shown_first(caller.name, body.event_id, body.challenger)
+    other = "challenger" if first == "production" else "production"
+    preferred = {"left": first, "right": other, "tie": "tie"}[body.choice]
+    ratings = {first: body.rating_left, other: body.rating_right}
+    record = OutcomeFeedback(event_id=body.event_id, subject=body.challenger, kind="preference",
+                             value=PREFERENCE_POINTS[preferred], source="review", ts=datetime.now(UTC),
+                             reviewer=caller.name, shown_first=first, queue_reason=body.queue_reason,
+                             rating_production=ratings["production"], rating_challenger=ratings["challenger"],
+                             note=body.note)
+    await state.publish_feedback(record)
+    return RatingAccepted(published=True, reviewer=caller.name, preferred=preferred, shown_first=first)  # type: ignore[arg-type]
+
+
+@router.get("/review/calibration.html", response_class=HTMLResponse, responses=_JSON_ERRORS,
+            summary="The calibration table as an HTML fragment (the review page refreshes it)")
+async def calibration_fragment(state: State, _caller: Reader, app: str | None = None) -> HTMLResponse:
+    found = await state.ch(gather_calibration, state.app_name(app), state.settings.judge_min_kappa,
+                           state.settings.judge_calibration_min_pairs)
+    return HTMLResponse(calibration_table(list(found.values())))
+
+
+@router.get("/calibration", response_model=list[JudgeCalibration],
+            summary="Each pairwise judge version against people: accuracy, Cohen's kappa, flip rate, floor")
+async def calibration(state: State, _caller: Reader, app: str | None = None) -> list[JudgeCalibration]:
+    found = await state.ch(gather_calibration, state.app_name(app), state.settings.judge_min_kappa,
+                           state.settings.judge_calibration_min_pairs)
+    return list(found.values())
