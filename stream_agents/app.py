@@ -46,6 +46,7 @@ from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
 from stream_agents.registry import ChallengerRegistry, registry_prefix
 from stream_agents.replay import ReplayStage
+from stream_agents.retry import retry_forever
 from stream_agents.scoring.embeddings import EmbeddingError
 from stream_agents.scoring.scorer import Scorer
 from stream_agents.sink import ScoreSink
@@ -124,23 +125,23 @@ def create_app(settings: Settings) -> faust.App:
         broker limit below ours) is rebuilt to half the size: origin, size and sha256 always fit."""
         message = event.message
         origin = (message.topic, message.partition, message.offset)
-        max_bytes, backoff = letter_max_bytes, 0.5
+        max_bytes = letter_max_bytes
         log.warning("dead letter from %s[%d]@%d: %s", *origin, reason[:500])
-        while True:
+
+        async def send() -> None:
             key, value = fit_dead_letter(stage=stage, reason=reason, topic=message.topic,
                                          partition=message.partition, offset=message.offset, key=message.key,
                                          value=message.value, max_bytes=max_bytes, ts=datetime.now(UTC))
-            try:
-                await (await dlq_topic.send(key=key, value=value))
-                break
-            except Exception as exc:  # CancelledError passes: shutdown
-                guard_metrics.dead_letter_send_failures.labels(stage).inc()
-                if not is_retriable(exc):
-                    max_bytes = max(1024, max_bytes // 2)
-                log.error("dead letter from %s[%d]@%d not sent (retry in %.1fs): %s", *origin, backoff,
-                          describe(exc))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+            await (await dlq_topic.send(key=key, value=value))
+
+        def refused(exc: BaseException) -> None:
+            nonlocal max_bytes
+            guard_metrics.dead_letter_send_failures.labels(stage).inc()
+            if not is_retriable(exc):
+                max_bytes = max(1024, max_bytes // 2)
+
+        await retry_forever(send, "sending the dead letter from {}[{}]@{}".format(*origin), on_failure=refused,
+                            logger=log)  # CancelledError passes: shutdown
         metrics.dead_letters.labels(stage).inc()
 
     def guard(stage: str, body: Any) -> BatchGuard[EventT]:
@@ -180,14 +181,7 @@ def create_app(settings: Settings) -> faust.App:
 
     async def until_done(what: str, action: Any) -> Any:
         """Retry while Redis is unreachable (fail closed: no admission, no call); claims make retries safe."""
-        backoff = 0.5
-        while True:
-            try:
-                return await action()
-            except Exception as exc:
-                log.error("%s failed (retry in %.1fs): %r", what, backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+        return await retry_forever(action, what, logger=log)
 
     async def follow(stage: ReplayStage, claims: ClaimStore, registry: ChallengerRegistry,
                      evidence: EvidenceStore) -> None:
@@ -282,14 +276,8 @@ def create_app(settings: Settings) -> faust.App:
     async def score_until_done(scorer: Scorer, results: list[ShadowResult]) -> list[ScoredRecord | Exception]:
         """Retry while the embeddings endpoint is down: rows are never written under another method."""
         prices = [settings.price_of(r.event.production_model) for r in results]
-        backoff = 0.5
-        while True:
-            try:
-                return await scorer.score_batch(results, prices)
-            except EmbeddingError as exc:
-                log.error("scoring a batch of %d failed (retry in %.1fs): %r", len(results), backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+        return await retry_forever(lambda: scorer.score_batch(results, prices),
+                                   f"scoring a batch of {len(results)}", retry_on=EmbeddingError, logger=log)
 
     @app.agent(results_topic, name="scoring")
     async def scoring_agent(stream: faust.StreamT) -> None:

@@ -23,6 +23,7 @@ from stream_agents.challenger_client import ChallengerClient
 from stream_agents.claims import ClaimOutcome, ClaimStore, abandoned_result
 from stream_agents.limits import AdmissionOutcome, RateLimiter, SpendLimits
 from stream_agents.metrics import WorkerMetrics
+from stream_agents.retry import doubling_delays, retry_forever
 
 __all__ = ["ActiveChallenger", "ReplayStage"]
 
@@ -139,8 +140,8 @@ class ReplayStage:
     async def _settle_claim(self, event: InferenceEvent, ch: ActiveChallenger, pair: tuple[str, str]
                             ) -> ShadowResult | None:
         """None once the pair is ours to decide; otherwise the result already stored for it."""
-        delay, deadline = 0.05, time.monotonic() + 600
-        while True:
+        deadline = time.monotonic() + 600
+        for delay in doubling_delays(0.05, 1.0):
             outcome, value = await self._claims.claim(event.event_id, ch.config.name)
             self.metrics.claims.labels(outcome.value).inc()
             if outcome is ClaimOutcome.CLAIMED:
@@ -160,7 +161,7 @@ class ReplayStage:
                     return self._count(settled)
                 continue  # someone else settled it: read what they stored
             await asyncio.sleep(delay)  # a live worker is calling: its result will be there soon
-            delay = min(delay * 2, 1.0)
+        raise AssertionError("doubling_delays never ends")
 
     async def _decide_and_call(self, event: InferenceEvent, ch: ActiveChallenger, allocated: bool, stamp: float
                                ) -> ShadowResult:
@@ -234,13 +235,6 @@ class ReplayStage:
     async def _store_result(self, result: ShadowResult) -> None:
         # The call is paid for: keep trying to record it, or a retry of this batch would find the pair
         # pending and settle it as abandoned.
-        backoff = 0.2
-        while True:
-            try:
-                await self._claims.complete(result)
-                return
-            except Exception as exc:  # Redis outage: retriable by nature
-                log.error("cannot store the result of %s/%s in Redis (retry in %.1fs): %s",
-                          result.event.event_id, result.challenger, backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        await retry_forever(lambda: self._claims.complete(result),  # a Redis outage: retriable by nature
+                            f"storing the result of {result.event.event_id}/{result.challenger} in Redis",
+                            first_s=0.2, cap_s=10.0, logger=log)
