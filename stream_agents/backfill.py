@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from schemas.errors import ConfigError, InvalidEventError, StackError
 from schemas.events import InferenceEvent
-from schemas.settings import ChallengerConfig, Settings
+from schemas.settings import ChallengerConfig, ModelSettings, Settings, WorkerSettings
 from schemas.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from stream_agents.claims import ClaimStore
 from stream_agents.limits import RateLimiter
@@ -268,15 +268,16 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
     return report
 
 
-def _stage_settings(settings: Settings, challenger: ChallengerConfig) -> tuple[Settings, ChallengerConfig]:
+def _stage_settings(settings: Settings, challenger: ChallengerConfig
+                    ) -> tuple[WorkerSettings, ModelSettings, ChallengerConfig]:
     """The worker's replay stage, tuned for a backfill: one challenger, always allocated, never skipped
     for lag (old events are not late), paced at SHADOW_BACKFILL_QPS unless the challenger has its own
     shared rate limit (Redis, across all workers: the backfill queues behind live traffic)."""
     if challenger.rate_limit_rps is None:
         challenger = challenger.model_copy(update={"rate_limit_rps": settings.backfill_qps})
-    return settings.model_copy(update={"challengers": [challenger], "replay_allocation": "all",
-                                       "replay_lag_budget_s": 0.0,
-                                       "replay_concurrency": settings.backfill_concurrency}), challenger
+    worker = settings.worker.model_copy(update={"replay_allocation": "all", "replay_lag_budget_s": 0.0,
+                                                "replay_concurrency": settings.backfill_concurrency})
+    return worker, settings.models.model_copy(update={"challengers": [challenger]}), challenger
 
 
 def _sample(metrics: WorkerMetrics, name: str, labels: dict[str, str]) -> int:
@@ -306,7 +307,7 @@ async def _replay(settings: Settings, challenger: ChallengerConfig, redis: aiore
         if error is not None:
             failures.append(str(error))
 
-    stage_settings, challenger = _stage_settings(settings, challenger)
+    worker, models, challenger = _stage_settings(settings, challenger)
     prefix = registry_prefix(settings.topic_prefix)
     claims = ClaimStore(redis, prefix=prefix, ttl_s=settings.claim_ttl_s,
                         liveness_s=max(3.0, 4 * settings.worker_heartbeat_s))
@@ -316,7 +317,7 @@ async def _replay(settings: Settings, challenger: ChallengerConfig, redis: aiore
     limits = httpx.Limits(max_connections=settings.backfill_concurrency * 2)
     try:
         async with httpx.AsyncClient(limits=limits) as http:
-            stage = ReplayStage(stage_settings, http, claims, RateLimiter(redis, prefix), metrics)
+            stage = ReplayStage(worker, models, http, claims, RateLimiter(redis, prefix), metrics)
             size = settings.backfill_batch_size
             for start in range(0, len(todo), size):
                 if stop.is_set():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus
-from schemas.settings import ChallengerConfig, Settings
+from schemas.settings import ChallengerConfig, ModelSettings, WorkerSettings
 from stream_agents.allocation import Evidence, fixed_pick, thompson_pick
 from stream_agents.breaker import BreakerState, CircuitBreaker
 from stream_agents.challenger_client import ChallengerClient
@@ -44,19 +44,22 @@ class ActiveChallenger:
 
 
 class ReplayStage:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, claims: ClaimStore, limiter: RateLimiter,
-                 metrics: WorkerMetrics | None = None, rng: random.Random | None = None) -> None:
-        self._settings = settings
+    """Starts with `models.challengers`; `set_challengers` follows the registry from then on."""
+
+    def __init__(self, worker: WorkerSettings, models: ModelSettings, http: httpx.AsyncClient, claims: ClaimStore,
+                 limiter: RateLimiter, metrics: WorkerMetrics | None = None, rng: random.Random | None = None) -> None:
+        self._settings = worker
+        self._models = models
         self._http = http
         self._claims = claims
         self._limiter = limiter
         self.metrics = metrics or WorkerMetrics()
         self._rng = rng or random.Random()
-        self._slots = asyncio.Semaphore(settings.replay_concurrency)
+        self._slots = asyncio.Semaphore(worker.replay_concurrency)
         self._active: dict[str, ActiveChallenger] = {}
         self._inflight: set[tuple[str, str]] = set()
         self.evidence: dict[str, Evidence] = {}
-        self.set_challengers(settings.challengers)
+        self.set_challengers(models.challengers)
 
     # --- challengers ---------------------------------------------------------------------------
 
@@ -81,7 +84,7 @@ class ReplayStage:
                                  shared_period=s.replay_shared_budget_period)
             client = ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
                                       retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
-                                      price=s.challenger_price(config))
+                                      price=self._models.challenger_price(config))
             active[config.name] = ActiveChallenger(config, client, breaker, limits)
         self._active = active
         self.metrics.challengers.set(len(active))

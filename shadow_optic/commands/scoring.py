@@ -55,7 +55,7 @@ async def _similarity(args: argparse.Namespace, settings: Settings) -> int:
     handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
     bad = 0
     try:
-        async with Scorer(settings, use_judge=False) as scorer:
+        async with Scorer(settings.scoring, settings.connections, use_judge=False) as scorer:
             batch: list[tuple[int, dict[str, Any] | None, str | None]] = []
 
             async def flush() -> None:

@@ -61,7 +61,7 @@ async def _rescore(settings: Settings, since, until, batch_size, progress, timeo
     try:
         migrate(client)  # the new columns must exist before rows carrying them arrive
         ranges = offsets_by_time(consumer, topic, since, until, timeout_s)
-        async with Scorer(settings) as scorer:
+        async with Scorer(settings.scoring, settings.connections) as scorer:
             report = RescoreReport(scorer_version=scorer.version, partitions=len(ranges))
             batches = read_ranges(consumer, topic, ranges, batch_size)
             pending: list[ShadowResult] = []
