@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import httpx
 
+from infra.http_transport import AiohttpTransport
 from schemas.errors import ConfigError
-from schemas.http_transport import AiohttpTransport
 from schemas.settings import GatewaySettings
 
 __all__ = ["OPENAI_ROUTES", "UpstreamTable", "forward_headers", "response_headers", "UpstreamClient"]
@@ -66,7 +66,7 @@ def response_headers(headers: httpx.Headers) -> dict[str, str]:
 class UpstreamClient:
     """One pooled client for every upstream: keep-alive connections are reused across requests.
 
-    httpx's request and response types over aiohttp's connection pool (schemas/http_transport.py):
+    httpx's request and response types over aiohttp's connection pool (infra/http_transport.py):
     httpx's own pool was two thirds of the proxy's CPU per request. Requests go to the transport
     directly: a proxy needs none of httpx.AsyncClient's URL merging, cookie jar, auth and redirect
     handling, which were a third of what was left (py-spy). The read timeout bounds each read, not the

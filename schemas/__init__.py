@@ -22,7 +22,6 @@ from schemas.events import (
 )
 from schemas.redis_keys import challenger_registry_key, champion_key
 from schemas.settings import ChallengerConfig, ModelPrice, Settings
-from schemas.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from schemas.topics import Topics, ensure_topics
 
 __all__ = [
@@ -49,7 +48,4 @@ __all__ = [
     "challenger_registry_key",
     "champion_key",
     "ensure_topics",
-    "offsets_by_time",
-    "read_ranges",
-    "topic_partitions",
 ]

@@ -87,7 +87,8 @@ def _exit_unless_stopped_within(timeout_s: float) -> None:
 
 
 def _migrate(clickhouse_url: str) -> None:
-    from schemas.clickhouse import connect, migrate
+    from schemas.clickhouse import migrate
+    from infra.clickhouse import connect
 
     client = connect(clickhouse_url)
     try:

@@ -30,10 +30,10 @@ import redis.asyncio as aioredis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import BaseModel, Field
 
+from infra.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from schemas.errors import ConfigError, InvalidEventError, StackError
 from schemas.events import InferenceEvent
 from schemas.settings import ChallengerConfig, ModelSettings, Settings, WorkerSettings
-from schemas.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from stream_agents.claims import ClaimStore
 from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
@@ -180,7 +180,8 @@ class _Reader:
 def pinned_event_ids(clickhouse_url: str, challenger: str, ts_from: datetime | None,
                      ts_to: datetime | None) -> set[str]:
     """Event ids the earlier challenger has rows for (any status: it saw them), near the window."""
-    from schemas.clickhouse import SCORES_TABLE, connect
+    from schemas.clickhouse import SCORES_TABLE
+    from infra.clickhouse import connect
 
     client = connect(clickhouse_url)
     try:

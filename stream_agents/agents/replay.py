@@ -18,7 +18,7 @@ import faust
 import httpx
 from faust.types import EventT
 
-from schemas.http_transport import AiohttpTransport
+from infra.http_transport import AiohttpTransport
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
 from schemas.settings import ModelSettings, ScoringSettings
 from schemas.topics import SCORED_INLINE_HEADER
@@ -45,7 +45,7 @@ def replay_agent(pipeline: Pipeline, models: ModelSettings,
 
     async def replay(stream: faust.StreamT) -> None:
         # httpx API, aiohttp engine: httpx's own pool costs CPU per call that grows with concurrency
-        # (schemas/http_transport.py has the figures).
+        # (infra/http_transport.py has the figures).
         transport = AiohttpTransport(max_connections=worker.replay_concurrency * 2)
         inline = Scorer(scoring, pipeline.connections) if worker.score_in_replay else nullcontext()
         async with httpx.AsyncClient(transport=transport) as http, pipeline.redis_client() as redis, \

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import faust
 from faust.types import EventT
 
-from schemas.clickhouse import connect
+from infra.clickhouse import connect
 from schemas.events import ScoredRecord
 from stream_agents.agents.pipeline import Pipeline, deliver
 from stream_agents.sink import ScoreSink

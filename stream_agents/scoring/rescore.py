@@ -16,11 +16,13 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from schemas.clickhouse import SCORES_TABLE, connect, migrate
+
+from infra.topic_ranges import offsets_by_time, read_ranges
+from schemas.clickhouse import SCORES_TABLE, migrate
+from infra.clickhouse import connect
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import ScoredRecord, ShadowResult
 from schemas.settings import Settings
-from schemas.topic_ranges import offsets_by_time, read_ranges
 from stream_agents.decoding import decode
 from stream_agents.scoring.scorer import Scorer
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns
