@@ -14,7 +14,7 @@ import logging
 import redis.asyncio as aioredis
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from schemas.redis_keys import challenger_registry_key, champion_key
+from schemas.redis_keys import champion_key, namespace, registry_hash_key
 from schemas.settings import ChallengerConfig
 
 __all__ = ["ChampionRoute", "ChampionFollower"]
@@ -36,7 +36,7 @@ class ChampionFollower:
                  poll_s: float) -> None:
         self._redis = client
         self._key = champion_key(champion_key_prefix, app)
-        self._registry = challenger_registry_key(topic_prefix)
+        self._registry = registry_hash_key(namespace(topic_prefix))
         self._poll_s = poll_s
         self.route: ChampionRoute | None = None  # None: the configured production upstream
         self.version = -1

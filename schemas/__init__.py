@@ -20,7 +20,7 @@ from schemas.events import (
     ShadowStatus,
     Usage,
 )
-from schemas.redis_keys import challenger_registry_key, champion_key
+from schemas.redis_keys import champion_key, namespace, registry_hash_key
 from schemas.settings import ChallengerConfig, ModelPrice, Settings
 from schemas.topics import Topics, ensure_topics
 
@@ -45,7 +45,8 @@ __all__ = [
     "StoreUnavailableError",
     "Topics",
     "Usage",
-    "challenger_registry_key",
     "champion_key",
+    "namespace",
+    "registry_hash_key",
     "ensure_topics",
 ]

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from infra.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from schemas.errors import ConfigError, InvalidEventError, StackError
 from schemas.events import InferenceEvent
+from schemas.redis_keys import backfill_checkpoint_key
 from schemas.settings import ChallengerConfig, ModelSettings, Settings, WorkerSettings
 from stream_agents.claims import ClaimStore
 from stream_agents.limits import RateLimiter
@@ -231,7 +232,7 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
     topics = settings.topics
     job_id = plan.job_id(topics.requests)
     async with aioredis.Redis.from_url(settings.redis_url) as redis:
-        checkpoint = _Checkpoint(redis, f"{settings.topic_prefix}shadow:backfill:{job_id}")
+        checkpoint = _Checkpoint(redis, backfill_checkpoint_key(registry_prefix(settings.topic_prefix), job_id))
         state = await checkpoint.load() if resume else None
         if not resume:
             await checkpoint.clear()
