@@ -45,7 +45,7 @@ class ApiState:
         self._feedback_lock = threading.Lock()
 
     async def open(self) -> "ApiState":
-        from schemas.clickhouse import connect
+        from infra.clickhouse import connect
 
         self.clickhouse = await run_in_threadpool(connect, self.settings.clickhouse_url)
         return self

@@ -18,7 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from analytics.calibration import cohen_kappa, preference_class
-from schemas.clickhouse import connect
+from infra.clickhouse import connect
 from schemas.events import Judgment, PairAnswers, ScoredRecord, ShadowStatus
 from schemas.settings import ApiToken
 from shadow_optic.stack.processes import free_port, wait_until

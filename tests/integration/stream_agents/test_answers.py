@@ -84,7 +84,7 @@ def _record(event_id: str, app: str, ts: datetime) -> ScoredRecord:
 
 
 async def test_answers_expire_after_their_ttl_and_are_compressed(stack_settings, clickhouse):
-    from schemas.clickhouse import connect
+    from infra.clickhouse import connect
 
     app = f"ttl-{datetime.now(UTC).timestamp():.0f}"
     now = datetime.now(UTC)
