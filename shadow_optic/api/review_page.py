@@ -145,9 +145,10 @@ if (known) { $('auth').hidden = true; start(); } else { $('auth').hidden = false
 """
 
 
-def render_review_page(calibrations: list[JudgeCalibration], filters: Filters, token_required: bool,
+def render_review_page(calibrations: list[JudgeCalibration] | None, filters: Filters, token_required: bool,
                        random_share: float) -> str:
-    """Pure: the page. `filters` preselect the queue; the calibration table is rendered here and refreshed."""
+    """Pure: the page. `filters` preselect the queue; the calibration table is rendered here (None: fetched
+    by the script with the reviewer's token) and refreshed every few seconds."""
     config = json.dumps({"token_required": token_required}).replace("</", "<\\/")
     ask = ("Your review token (SHADOW_API_TOKENS, role review), then Enter:" if token_required
            else "Your name (recorded with each rating), then Enter:")
@@ -180,7 +181,7 @@ left in this queue <b id="left-count">—</b></span>{selects}</header>
 </section>
 <p id="empty" hidden>Nothing left to review with these filters.</p>
 <h2>Judges against people</h2>
-<div id="calibration">{calibration_table(calibrations)}</div>
+<div id="calibration">{'<p class="meta">loading…</p>' if calibrations is None else calibration_table(calibrations)}</div>
 </main>
 <script type="application/json" id="cfg">{config}</script>
 <script>{_SCRIPT}</script>

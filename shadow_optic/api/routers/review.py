@@ -79,11 +79,13 @@ class RatingAccepted(BaseModel):
 
 @router.get("/review", response_class=HTMLResponse, responses=_JSON_ERRORS, summary="The review page (HTML; its data needs the review role)")
 async def review_page(state: State, challenger: str = "", route: str = "", tenant: str = "") -> HTMLResponse:
-    calibration = await state.ch(gather_calibration, state.settings.app_name, state.settings.judge_min_kappa,
-                                 state.settings.judge_calibration_min_pairs)
-    return HTMLResponse(render_review_page(list(calibration.values()), Filters(challenger=challenger, route=route,
-                                                                                tenant=tenant),
-                                           token_required=bool(state.settings.api_tokens),
+    token_required = bool(state.settings.api_tokens)
+    # With tokens, even the agreement figures wait for the reader's token (the script fetches them).
+    calibration = None if token_required else list((await state.ch(
+        gather_calibration, state.settings.app_name, state.settings.judge_min_kappa,
+        state.settings.judge_calibration_min_pairs)).values())
+    return HTMLResponse(render_review_page(calibration, Filters(challenger=challenger, route=route, tenant=tenant),
+                                           token_required=token_required,
                                            random_share=state.settings.review_random_share))
 
 
