@@ -21,8 +21,8 @@ from schemas.errors import InvalidEventError
 from schemas.events import OutcomeFeedback
 from schemas.settings import Settings
 
-__all__ = ["FEEDBACK_TABLE", "PREFERENCE_POINTS", "check_feedback", "record_feedback", "publish_feedback", "consume_feedback",
-           "outcome_pairs", "outcome_stats_sql", "outcome_comparison", "OutcomeStats"]
+__all__ = ["FEEDBACK_TABLE", "PREFERENCE_POINTS", "check_feedback", "record_feedback", "publish_feedback",
+           "consume_feedback", "outcome_pairs", "outcome_stats_sql", "outcome_comparison", "OutcomeStats"]
 
 FEEDBACK_TABLE = "shadow_feedback"
 _COLUMNS = ["event_id", "subject", "kind", "source", "value", "label", "ts", "reviewer", "shown_first", "queue_reason",

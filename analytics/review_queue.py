@@ -187,7 +187,8 @@ def load_candidates(client: Client, app: str, reviewer: str, filters: Filters) -
     return candidates, int(done)
 
 
-def load_texts(client: Client, app: str, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str, str]]:
+def load_texts(client: Client, app: str,
+               pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str, str]]:
     """(event_id, challenger) -> (request, production answer, challenger answer) from shadow_answers."""
     if not pairs:
         return {}

@@ -77,7 +77,8 @@ class RatingAccepted(BaseModel):
     shown_first: Literal["production", "challenger"]
 
 
-@router.get("/review", response_class=HTMLResponse, responses=_JSON_ERRORS, summary="The review page (HTML; its data needs the review role)")
+@router.get("/review", response_class=HTMLResponse, responses=_JSON_ERRORS,
+            summary="The review page (HTML; its data needs the review role)")
 async def review_page(state: State, challenger: str = "", route: str = "", tenant: str = "") -> HTMLResponse:
     token_required = bool(state.settings.api_tokens)
     # With tokens, even the agreement figures wait for the reader's token (the script fetches them).
@@ -129,7 +130,8 @@ async def rate(state: State, caller: Reviewer, body: RatingRequest) -> RatingAcc
                              rating_production=ratings["production"], rating_challenger=ratings["challenger"],
                              note=body.note)
     await state.publish_feedback(record)
-    return RatingAccepted(published=True, reviewer=caller.name, preferred=preferred, shown_first=first)  # type: ignore[arg-type]
+    return RatingAccepted(published=True, reviewer=caller.name, preferred=preferred,  # type: ignore[arg-type]
+                          shown_first=first)
 
 
 @router.get("/review/calibration.html", response_class=HTMLResponse, responses=_JSON_ERRORS,
