@@ -183,7 +183,9 @@ def load_candidates(client: Client, app: str, reviewer: str, filters: Filters) -
     candidates = [Candidate(event_id=r[0], challenger=r[1], route=r[2], tenant=r[3], similarity=r[4],
                             judge_score=float(r[5]) if r[7] else None, judge_flipped=bool(r[6]) if r[7] else False,
                             label_flip=r[8], refusal_production=r[9], refusal_challenger=r[10]) for r in rows]
-    done = client.command(f"SELECT count() FROM {rated}", parameters={"reviewer": reviewer})
+    done = client.command(  # feedback has no app column: the app's pairs are those with stored answers
+        f"SELECT count() FROM {rated} WHERE (event_id, subject) IN (SELECT event_id, challenger "
+        f"FROM {ANSWERS_TABLE} WHERE app = {{app:String}})", parameters={"reviewer": reviewer, "app": app})
     return candidates, int(done)
 
 

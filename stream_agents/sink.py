@@ -83,14 +83,16 @@ class ScoreSink:
     def _insert(self, records: list[ScoredRecord]) -> None:
         if self._client is None:
             self._client = self._client_factory()
+        # Every table is keyed by the pair: a retried batch replaces, never doubles. The scores go last,
+        # so a visible score means its pair's texts and judgment are in too.
+        answers = answers_to_columns(records, self._answers_ttl_days) if self._answers_ttl_days > 0 else [[]]
+        if answers[0]:
+            self._client.insert(ANSWERS_TABLE, answers, column_names=ANSWER_COLUMNS, column_oriented=True)
+        judgments = judgments_to_columns(records)
+        if judgments[0]:
+            self._client.insert(JUDGMENTS_TABLE, judgments, column_names=JUDGMENT_COLUMNS, column_oriented=True)
         self._client.insert(SCORES_TABLE, records_to_columns(records), column_names=SCORE_COLUMNS,
                             column_oriented=True)
-        judgments = judgments_to_columns(records)
-        if judgments[0]:  # both tables are keyed by the pair: a retried batch replaces, never doubles
-            self._client.insert(JUDGMENTS_TABLE, judgments, column_names=JUDGMENT_COLUMNS, column_oriented=True)
-        answers = answers_to_columns(records, self._answers_ttl_days) if self._answers_ttl_days > 0 else [[]]
-        if answers[0]:  # keyed by the pair too: a retried batch replaces its texts
-            self._client.insert(ANSWERS_TABLE, answers, column_names=ANSWER_COLUMNS, column_oriented=True)
 
     async def write(self, records: list[ScoredRecord]) -> None:
         """Insert until ClickHouse has the rows; back off between failures; never raises."""
