@@ -19,7 +19,7 @@ from analytics.outcomes import PREFERENCE_POINTS
 from analytics.reports.html import calibration_table
 from analytics.review_queue import (REASONS, Filters, build_queue, filter_values, highlight_pair, load_candidates,
                                     load_texts, shown_first)
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from schemas.events import OutcomeFeedback
 from shadow_optic.api.auth import Caller, require_role
 from shadow_optic.api.review_page import render_review_page
@@ -117,7 +117,7 @@ async def review_queue(state: State, caller: Reviewer, app: str | None = None, c
              summary="Rate one pair (left/right as shown to you, or tie): published to shadow.feedback")
 async def rate(state: State, caller: Reviewer, body: RatingRequest) -> RatingAccepted:
     if caller.name == "anonymous":
-        raise ConfigError("a rating needs a reviewer's name: set SHADOW_API_TOKENS (the token's name) or send "
+        raise InvalidRequestError("a rating needs a reviewer's name: set SHADOW_API_TOKENS (the token's name) or send "
                           "X-Shadow-Reviewer")
     # The order is recomputed here, never taken from the page: the page only knows left and right.
     first = shown_first(caller.name, body.event_id, body.challenger)
