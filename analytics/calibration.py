@@ -26,8 +26,7 @@ import numpy as np
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
-from analytics.outcomes import FEEDBACK_TABLE
-from schemas.clickhouse import JUDGMENTS_TABLE
+from schemas.clickhouse import FEEDBACK_TABLE, JUDGMENTS_TABLE
 
 __all__ = ["CLASSES", "JudgeCalibration", "preference_class", "cohen_kappa", "agreement", "calibrate",
            "gather_calibration"]

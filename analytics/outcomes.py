@@ -7,7 +7,6 @@ on the pairs SQL returns.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -16,48 +15,20 @@ from pydantic import BaseModel
 
 from analytics.scope import Scope, nan_to_none
 from analytics.stats import PairedComparison, WinRate, bootstrap_mean_ci
-from schemas.clickhouse import SCORES_TABLE
+from infra.feedback import insert_feedback
+from schemas.clickhouse import FEEDBACK_TABLE, SCORES_TABLE
 from schemas.errors import InvalidEventError
-from schemas.events import OutcomeFeedback
+from schemas.events import PREFERENCE_POINTS, OutcomeFeedback, check_feedback
 from schemas.settings import Settings
 
 __all__ = ["FEEDBACK_TABLE", "PREFERENCE_POINTS", "check_feedback", "record_feedback", "publish_feedback",
            "consume_feedback", "outcome_pairs", "outcome_stats_sql", "outcome_comparison", "OutcomeStats"]
 
-FEEDBACK_TABLE = "shadow_feedback"
-_COLUMNS = ["event_id", "subject", "kind", "source", "value", "label", "ts", "reviewer", "shown_first", "queue_reason",
-            "rating_production", "rating_challenger", "note"]
-PREFERENCE_POINTS = {"challenger": 1.0, "tie": 0.5, "production": 0.0}
-
-
-def check_feedback(record: OutcomeFeedback) -> None:
-    if record.kind == "rating" and not 1 <= record.value <= 5:
-        raise InvalidEventError(f"rating for event {record.event_id} is {record.value}: ratings are 1–5")
-    if record.kind == "label" and record.value not in (0.0, 1.0):
-        raise InvalidEventError(f"label for event {record.event_id} is {record.value}: use 1 (correct) or 0 (wrong)")
-    if not math.isfinite(record.value):
-        raise InvalidEventError(f"feedback for event {record.event_id} has a non-finite value")
-    if record.kind == "preference":
-        if record.value not in PREFERENCE_POINTS.values():
-            raise InvalidEventError(f"preference for event {record.event_id} is {record.value}: use 1 (challenger "
-                                    "better), 0.5 (tie) or 0 (production better)")
-        if record.subject == "production":
-            raise InvalidEventError(f"preference for event {record.event_id}: subject is the challenger compared "
-                                    "with production, not 'production'")
-    for side, rating in (("production", record.rating_production), ("challenger", record.rating_challenger)):
-        if rating is not None and not 1 <= rating <= 5:
-            raise InvalidEventError(f"{side} rating for event {record.event_id} is {rating}: ratings are 1–5")
-
-
 def record_feedback(client: Client, records: Iterable[OutcomeFeedback]) -> int:
-    rows = []
+    records = list(records)
     for r in records:
         check_feedback(r)
-        rows.append([r.event_id, r.subject, r.kind, r.source, r.value, r.label, r.ts, r.reviewer, r.shown_first,
-                     r.queue_reason, r.rating_production, r.rating_challenger, r.note])
-    if rows:
-        client.insert(FEEDBACK_TABLE, rows, column_names=_COLUMNS)
-    return len(rows)
+    return insert_feedback(client, records)
 
 
 def publish_feedback(settings: Settings, records: Iterable[OutcomeFeedback]) -> int:

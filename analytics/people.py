@@ -17,9 +17,8 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
 from analytics.judgments import QualityEvidence
-from analytics.outcomes import FEEDBACK_TABLE
 from analytics.scope import Scope
-from schemas.clickhouse import JUDGMENTS_TABLE, SCORES_TABLE
+from schemas.clickhouse import FEEDBACK_TABLE, JUDGMENTS_TABLE, SCORES_TABLE
 
 __all__ = ["PeopleEvidence", "gather_people", "merge_with_judge"]
 

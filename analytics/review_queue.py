@@ -28,9 +28,8 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
 from analytics.judgments import latest_judge_version
-from analytics.outcomes import FEEDBACK_TABLE
 from analytics.scope import latest_scorer_version
-from schemas.clickhouse import ANSWERS_TABLE, JUDGMENTS_TABLE, SCORES_TABLE
+from schemas.clickhouse import ANSWERS_TABLE, FEEDBACK_TABLE, JUDGMENTS_TABLE, SCORES_TABLE
 
 __all__ = ["Candidate", "QueueItem", "REASONS", "build_queue", "disagreement", "shown_first", "highlight_pair",
            "load_candidates", "load_texts", "Filters"]

@@ -6,11 +6,14 @@ then a row of ClickHouse's shadow_scores).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.errors import InvalidEventError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -25,6 +28,8 @@ __all__ = [
     "PairAnswers",
     "ScoredRecord",
     "OutcomeFeedback",
+    "PREFERENCE_POINTS",
+    "check_feedback",
     "DecisionRecord",
 ]
 
@@ -249,6 +254,30 @@ class OutcomeFeedback(_Model):
     rating_production: float | None = None
     rating_challenger: float | None = None
     note: str = Field("", max_length=2000)
+
+
+# A preference's value: the challenger's points, as the pairwise judge scores them.
+PREFERENCE_POINTS = {"challenger": 1.0, "tie": 0.5, "production": 0.0}
+
+
+def check_feedback(record: OutcomeFeedback) -> None:
+    """InvalidEventError saying what is wrong with a feedback record the model alone accepts."""
+    if record.kind == "rating" and not 1 <= record.value <= 5:
+        raise InvalidEventError(f"rating for event {record.event_id} is {record.value}: ratings are 1–5")
+    if record.kind == "label" and record.value not in (0.0, 1.0):
+        raise InvalidEventError(f"label for event {record.event_id} is {record.value}: use 1 (correct) or 0 (wrong)")
+    if not math.isfinite(record.value):
+        raise InvalidEventError(f"feedback for event {record.event_id} has a non-finite value")
+    if record.kind == "preference":
+        if record.value not in PREFERENCE_POINTS.values():
+            raise InvalidEventError(f"preference for event {record.event_id} is {record.value}: use 1 (challenger "
+                                    "better), 0.5 (tie) or 0 (production better)")
+        if record.subject == "production":
+            raise InvalidEventError(f"preference for event {record.event_id}: subject is the challenger compared "
+                                    "with production, not 'production'")
+    for side, rating in (("production", record.rating_production), ("challenger", record.rating_challenger)):
+        if rating is not None and not 1 <= rating <= 5:
+            raise InvalidEventError(f"{side} rating for event {record.event_id} is {rating}: ratings are 1–5")
 
 
 class DecisionRecord(_Model):

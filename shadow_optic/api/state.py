@@ -86,8 +86,8 @@ class ApiState:
         def call() -> None:
             from confluent_kafka import Producer
 
-            from analytics.outcomes import check_feedback
             from schemas.errors import StoreUnavailableError
+            from schemas.events import check_feedback
             from schemas.topics import ensure_topics
 
             check_feedback(record)

@@ -1,7 +1,7 @@
 """The feedback agent: shadow.feedback -> ClickHouse shadow_feedback (outcomes and people's ratings).
 
 Outcomes and ratings arrive later than the scores and join their events by id when read
-(analytics/outcomes.py, analytics/people.py). Invalid feedback is dead-lettered with its reason;
+(analytics/outcomes.py and analytics/people.py read them). Invalid feedback is dead-lettered with its reason;
 a failed insert is an outage, retried by the batch guard, never acked.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 import faust
 from faust.types import EventT
 
-from analytics.outcomes import check_feedback, record_feedback
 from infra.clickhouse import connect
+from infra.feedback import insert_feedback
 from schemas.errors import InvalidEventError, StoreUnavailableError
-from schemas.events import OutcomeFeedback
+from schemas.events import OutcomeFeedback, check_feedback
 from stream_agents.agents.pipeline import Pipeline, deliver
 
 __all__ = ["feedback_agent"]
@@ -29,7 +29,7 @@ def feedback_agent(pipeline: Pipeline, clickhouse_url: str) -> Callable[[faust.S
     def insert(records: list[OutcomeFeedback]) -> None:
         if client[0] is None:
             client[0] = connect(clickhouse_url)
-        record_feedback(client[0], records)
+        insert_feedback(client[0], records)
 
     async def batch_body(batch: list[EventT]) -> None:
         sends: list = []

@@ -15,12 +15,11 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from analytics.calibration import JudgeCalibration, gather_calibration
-from analytics.outcomes import PREFERENCE_POINTS
 from analytics.reports.html import calibration_table
 from analytics.review_queue import (REASONS, Filters, build_queue, filter_values, highlight_pair, load_candidates,
                                     load_texts, shown_first)
 from schemas.errors import InvalidRequestError
-from schemas.events import OutcomeFeedback
+from schemas.events import PREFERENCE_POINTS, OutcomeFeedback
 from shadow_optic.api.auth import Caller, require_role
 from shadow_optic.api.review_page import render_review_page
 from shadow_optic.api.state import ApiState, api_state
