@@ -73,7 +73,8 @@ def calibration_table(calibrations: list) -> str:
         "<tr>" + "".join(f"<td>{c}</td>" for c in (
             escape(c.judge_version), str(c.pairs), _f(c.accuracy, ".3f") + _interval(c.accuracy_interval, ".3f"),
             _f(c.kappa, ".3f") + _interval(c.kappa_interval, ".3f"),
-            f"{_f(c.random_kappa, '.3f')} ({c.random_pairs} pairs)", _f(c.flip_rate, ".1%"),
+            f"{_f(c.random_kappa, '.3f')} ({c.random_pairs} pair{'' if c.random_pairs == 1 else 's'})",
+            _f(c.flip_rate, ".1%"),
             ("yes" if c.counts else "<b>no</b>") + f" — {escape(c.status)}")) + "</tr>"
         for c in calibrations)
     return f"<table class=\"calibration\"><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>"
