@@ -23,8 +23,9 @@ from clickhouse_connect.driver.client import Client
 
 from analytics.watermarks import (DRIFT_FIGURES_MARK, REFRESH_EVERY, SETTLE, hour_floor, read_marks, server_now,
                                   write_watermark)
+from schemas.clickhouse.figures import FIGURES
 
-__all__ = ["FIGURES_TABLE", "FIGURE_WINDOWS", "ROLLUP_TIERS", "VIEW_MERGE_EXPR", "refresh_drift_figures",
+__all__ = ["FIGURES_TABLE", "FIGURE_WINDOWS", "ROLLUP_TIERS", "refresh_drift_figures",
            "figures_marks", "rollup_tier"]
 
 FIGURES_TABLE = "shadow_drift_figures"
@@ -33,23 +34,6 @@ FIGURES_TABLE = "shadow_drift_figures"
 FIGURE_WINDOWS = {5: 5, 60: 5}
 ROLLUP_TIERS = (60, 5)  # bucket minutes of shadow_scores_rollup (012), coarsest first
 _KEYS = "app, scorer_version, route, tenant, challenger"
-# A window's figures from the -State columns of the views (002, 007, 012): drift merges them for
-# open buckets, refresh_drift_figures stores them for closed ones.
-VIEW_MERGE_EXPR = {
-    "rows": "countMerge(rows)", "ok": "countIfMerge(ok)", "errors": "countIfMerge(errors)",
-    "sim_n": "countIfMerge(sim_n)", "sim_sum": "sumIfMerge(sim_sum)", "sim_sq": "sumIfMerge(sim_sq)",
-    "sim_q": "quantilesTDigestIfMerge(0.05, 0.5, 0.95)(sim_q)",
-    "lat_n": "countIfMerge(lat_n)", "lat_sum": "sumIfMerge(lat_sum)",
-    "lat_q": "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(lat_q)",
-    "prod_lat_q": "quantilesTDigestMerge(0.5, 0.95, 0.99)(prod_lat_q)",
-    "ch_lat_q": "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(ch_lat_q)",
-    "refusal_n": "countIfMerge(refusal_n)", "refusals": "countIfMerge(refusals)", "flips": "countIfMerge(flips)",
-    "exact_matches": "countIfMerge(exact_matches)", "judge_n": "countIfMerge(judge_n)",
-    "judge_sum": "sumIfMerge(judge_sum)", "prod_cost": "sumMerge(prod_cost)", "ch_cost": "sumMerge(ch_cost)",
-    "delta_cost": "sumMerge(delta_cost)", "ch_tokens": "sumMerge(ch_tokens)",
-}
-
-
 def rollup_tier(minutes: int) -> int | None:
     """The coarsest rollup tier whose buckets each fall in one `minutes`-aligned interval."""
     return next((tier for tier in ROLLUP_TIERS if minutes % tier == 0), None)
@@ -59,7 +43,7 @@ def _windows_sql(minutes: int, grid: int) -> list[str]:
     """INSERTs storing the figures of `minutes`-long windows on a `grid`, for window starts in
     [{lo}, {hi}) that end by {target}. Windows that are one rollup bucket come from that bucket, as a
     tumbling query merges them; the others from the tier of the grid, as a sliding query does."""
-    figures = ",\n    ".join(f"{expr} AS {name}" for name, expr in VIEW_MERGE_EXPR.items())
+    figures = ",\n    ".join(f"{figure.merge} AS {name}" for name, figure in FIGURES.items())
     passes = [(rollup_tier(minutes), f"toStartOfInterval(bucket, toIntervalMinute({minutes}))", "")]
     if grid != minutes:
         passes.append((rollup_tier(grid), f"arrayJoin(arrayMap(k -> toStartOfInterval(bucket, toIntervalMinute({grid}))"
@@ -67,7 +51,7 @@ def _windows_sql(minutes: int, grid: int) -> list[str]:
                        f" AND toUnixTimestamp(window_start) % {minutes * 60} != 0"))
     return [
         f"INSERT INTO {FIGURES_TABLE} (app, scorer_version, route, tenant, challenger, bucket, bucket_minutes, "
-        f"{', '.join(VIEW_MERGE_EXPR)}, computed_at)\n"
+        f"{', '.join(FIGURES)}, computed_at)\n"
         f"SELECT {_KEYS}, toDateTime({start}, 'UTC') AS window_start, {minutes},\n    {figures},\n"
         "    {began:DateTime64(3, 'UTC')}\n"
         f"FROM shadow_scores_rollup\n"

@@ -29,6 +29,7 @@ from analytics.scope import Scope, nan_to_none
 from analytics.watermarks import (EPOCH, EVIDENCE_MARK, EVIDENCE_OPEN_MARK, REFRESH_EVERY, SETTLE, day_floor,
                                   five_minute_floor, hour_floor, read_marks, server_now, write_watermark)
 from schemas.clickhouse import SCORES_TABLE
+from schemas.clickhouse.figures import FIGURES
 
 __all__ = ["gather_evidence", "refresh_evidence", "EVIDENCE_TABLE"]
 
@@ -36,20 +37,14 @@ EVIDENCE_TABLE = "shadow_evidence_hourly"
 _READ_SETTINGS = {"use_skip_indexes_if_final": 1, "do_not_merge_across_partitions_select_final": 1}
 
 _SIM_OK = "s.status = 'ok' AND s.similarity IS NOT NULL"
+_SHARED = ("rows", "ok", "errors", "sim_n", "sim_sum", "sim_sq", "refusal_n", "refusals", "flips")
 _PAIRED = f"NOT s.is_control AND {_SIM_OK} AND s.control_n > 0"
 # name -> (aggregate over shadow_scores rows, how hourly rows of that name combine)
 _FIELDS: dict[str, tuple[str, str]] = {
     "challenger_model": ("any(s.challenger_model)", "any"),
     "is_control": ("max(s.is_control)", "max"),
-    "rows": ("count()", "sum"),
-    "ok": ("countIf(s.status = 'ok')", "sum"),
-    "errors": ("countIf(s.status IN ('error', 'timeout'))", "sum"),
-    "sim_n": (f"countIf({_SIM_OK})", "sum"),
-    "sim_sum": (f"sumIf(ifNull(s.similarity, 0.), {_SIM_OK})", "sum"),
-    "sim_sq": (f"sumIf(pow(ifNull(s.similarity, 0.), 2), {_SIM_OK})", "sum"),
-    "refusal_n": ("countIf(s.refusal_challenger IS NOT NULL)", "sum"),
-    "refusals": ("countIf(ifNull(s.refusal_challenger, false))", "sum"),
-    "flips": ("countIf(ifNull(s.refusal_production != s.refusal_challenger, false))", "sum"),
+    # The figures drift shows too, as figures.py defines them (over the rows of s).
+    **{name: (FIGURES[name].exact, "sum") for name in _SHARED},
     # Classifier and JSON models: does the label agree with production's? (migration 018)
     "label_n": ("countIf(s.label_agree IS NOT NULL)", "sum"),
     "label_agree": ("countIf(ifNull(s.label_agree, false))", "sum"),

@@ -16,10 +16,11 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.query import QueryResult
 from pydantic import BaseModel, Field, TypeAdapter
 
-from analytics.drift_figures import FIGURE_WINDOWS, FIGURES_TABLE, ROLLUP_TIERS, VIEW_MERGE_EXPR, figures_marks
+from analytics.drift_figures import FIGURE_WINDOWS, FIGURES_TABLE, ROLLUP_TIERS, figures_marks
 from analytics.scope import Scope
 from analytics.watermarks import SETTLE, as_utc, hour_floor
 from schemas.clickhouse import SCORES_TABLE
+from schemas.clickhouse.figures import FIGURES, FINISHED
 from schemas.errors import ConfigError
 
 __all__ = ["MINUTE_VIEW", "CHALLENGER_MINUTE_VIEW", "ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift", "drift_columns"]
@@ -74,27 +75,8 @@ class DriftRow(BaseModel):
     challenger_tokens: int
 
 
-_SIM_OK = "status = 'ok' AND similarity IS NOT NULL"
-_LAT_OK = "status = 'ok' AND latency_delta_ms IS NOT NULL"
-_EXACT_EXPR = {
-    "rows": "count()", "ok": "countIf(status = 'ok')", "errors": "countIf(status IN ('error', 'timeout'))",
-    "sim_n": f"countIf({_SIM_OK})", "sim_sum": f"sumIf(ifNull(similarity, 0.), {_SIM_OK})",
-    "sim_sq": f"sumIf(ifNull(similarity, 0.) * ifNull(similarity, 0.), {_SIM_OK})",
-    "sim_q": f"quantilesExactInclusiveIf(0.05, 0.5, 0.95)(ifNull(similarity, 0.), {_SIM_OK})",
-    "lat_n": f"countIf({_LAT_OK})", "lat_sum": f"sumIf(ifNull(latency_delta_ms, 0.), {_LAT_OK})",
-    "lat_q": f"quantilesExactInclusiveIf(0.5, 0.95, 0.99)(ifNull(latency_delta_ms, 0.), {_LAT_OK})",
-    "prod_lat_q": "quantilesExactInclusive(0.5, 0.95, 0.99)(production_latency_ms)",
-    "ch_lat_q": "quantilesExactInclusiveIf(0.5, 0.95, 0.99)(ifNull(challenger_latency_ms, 0.), "
-                "status = 'ok' AND challenger_latency_ms IS NOT NULL)",
-    "refusal_n": "countIf(refusal_challenger IS NOT NULL)", "refusals": "countIf(ifNull(refusal_challenger, false))",
-    "flips": "countIf(ifNull(refusal_production != refusal_challenger, false))",
-    # judge_n / judge_sum: columns of the stored figures (migration 013) that no row fills since judgments
-    # moved to shadow_judgments (017); kept so the figures' column lists stay as migrated, never shown.
-    "exact_matches": "countIf(ifNull(exact_match, false))", "judge_n": "countIf(judge_score IS NOT NULL)",
-    "judge_sum": "sumIf(ifNull(judge_score, 0.), judge_score IS NOT NULL)", "prod_cost": "sum(production_cost_usd)",
-    "ch_cost": "sum(challenger_cost_usd)", "delta_cost": "sum(cost_delta_usd)",
-    "ch_tokens": "sum(toUInt64(challenger_prompt_tokens + challenger_completion_tokens))",
-}
+_EXACT_EXPR = {name: figure.exact for name, figure in FIGURES.items()}
+_MERGE_EXPR = {name: figure.merge for name, figure in FIGURES.items()}
 
 
 def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) -> tuple[str, dict]:
@@ -105,7 +87,7 @@ def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) 
         raise ConfigError(f"window of {q.minutes} min cannot slide by {step} min: use a step that divides the window")
     table, ts, tier_filter = _view_source(q, step) if q.source == "view" else \
         (f"{SCORES_TABLE} FINAL", "ts_request", "")
-    exprs = _EXACT_EXPR if q.source == "exact" else VIEW_MERGE_EXPR
+    exprs = _EXACT_EXPR if q.source == "exact" else _MERGE_EXPR
     # A row belongs to every window that covers it: minutes/step windows when sliding, one when tumbling.
     start = (f"arrayJoin(arrayMap(k -> toStartOfInterval({ts}, toIntervalMinute({step})) - toIntervalMinute(k * {step}), "
              f"range({q.minutes // step})))") if step != q.minutes else \
@@ -219,44 +201,6 @@ def _view_source(q: DriftQuery, step: int) -> tuple[str, str, str]:
     return (MINUTE_VIEW if q.by else CHALLENGER_MINUTE_VIEW), "minute", ""
 
 
-def _finite(x: str) -> str:
-    return f"if(isFinite(toFloat64({x})), toFloat64({x}), NULL)"  # an empty digest answers nan
-
-
-def _ratio(a: str, b: str) -> str:
-    return f"if({b} > 0, {a} / {b}, NULL)"
-
-
-# DriftRow's fields from the figures of a window (the names of VIEW_MERGE_EXPR / _EXACT_EXPR), in SQL: with
-# a few thousand windows, computing them row by row in Python cost more than the query.
-_MEAN_SIM = _ratio("sim_sum", "sim_n")
-_P05_SIM = f"if(sim_n > 0, {_finite('sim_q[1]')}, NULL)"
-_P95_PROD, _P95_CH = _finite("prod_lat_q[2]"), f"if(ok > 0, {_finite('ch_lat_q[2]')}, NULL)"
-_ROW_FIELDS = {
-    "error_rate": "if(rows > 0, errors / rows, 0.)",
-    "mean_similarity": _MEAN_SIM,
-    "sd_similarity": f"if(sim_n > 1, sqrt(greatest((sim_sq - sim_n * pow({_MEAN_SIM}, 2)) / (sim_n - 1), 0.)), NULL)",
-    "p05_similarity": _P05_SIM,
-    "p50_similarity": f"if(sim_n > 0, {_finite('sim_q[2]')}, NULL)",
-    "p95_similarity": f"if(sim_n > 0, {_finite('sim_q[3]')}, NULL)",
-    "mean_delta_s": f"1 - {_MEAN_SIM}",
-    "p95_delta_s": f"1 - {_P05_SIM}",
-    "mean_latency_delta_ms": _ratio("lat_sum", "lat_n"),
-    "p50_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[1]')}, NULL)",
-    "p95_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[2]')}, NULL)",
-    "p99_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[3]')}, NULL)",
-    "p95_production_latency_ms": _P95_PROD,
-    "p95_challenger_latency_ms": _P95_CH,
-    "p95_latency_increase": f"if({_P95_PROD} != 0, {_P95_CH} / {_P95_PROD} - 1, NULL)",
-    "refusal_rate": _ratio("refusals", "refusal_n"),
-    "flips": "flips",
-    "flip_rate": _ratio("flips", "refusal_n"),
-    "exact_match_rate": _ratio("exact_matches", "ok"),
-    "production_cost_usd": "toFloat64(prod_cost)",
-    "challenger_cost_usd": "toFloat64(ch_cost)",
-    "cost_delta_usd": "toFloat64(delta_cost)",
-    "challenger_tokens": "ch_tokens",
-}
 _DRIFT_ROWS = TypeAdapter(list[DriftRow])
 
 
@@ -287,8 +231,8 @@ def _query(client: Client, q: DriftQuery, refresh: bool, fields: Sequence[str] |
     tenant = "tenant" if "tenant" in q.by else "'*' AS tenant"
     columns = {"challenger": "challenger", "scorer_version": "{scorer_version:String} AS scorer_version",
                "route": route, "tenant": tenant, "window_start": "window_start",
-               "window_end": f"window_start + toIntervalMinute({q.minutes}) AS window_end", "rows": "rows", "ok": "ok",
-               "errors": "errors", **{name: f"{expr} AS {name}" for name, expr in _ROW_FIELDS.items()}}
+               "window_end": f"window_start + toIntervalMinute({q.minutes}) AS window_end",
+               **{name: f"{expr} AS {name}" for name, expr in FINISHED.items()}}
     wanted = ",\n    ".join(columns[name] for name in (fields or columns))
     outer = f"SELECT {wanted}\nFROM (\n{sql}\n)"
     # With FINAL, ClickHouse skips granules by the ts_request min/max index only when asked to, and

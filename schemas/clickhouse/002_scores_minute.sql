@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS shadow_scores_minute
     tenant           String,
     is_control       Bool,
     minute           DateTime('UTC'),
-    @SCORE_STATE_COLUMNS@
+    @FIGURE_STATE_COLUMNS@
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(minute)
@@ -26,6 +26,6 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS shadow_scores_minute_mv TO shadow_scores_
 SELECT
     app, challenger, scorer_version, route, tenant, is_control,
     toStartOfMinute(ts_request) AS minute,
-    @SCORE_STATES@
+    @FIGURE_STATES@
 FROM shadow_scores
 GROUP BY app, challenger, scorer_version, route, tenant, is_control, minute;

@@ -5,6 +5,6 @@ INSERT INTO shadow_scores_minute
 SELECT
     app, challenger, scorer_version, route, tenant, is_control,
     toStartOfMinute(ts_request) AS minute,
-    @SCORE_STATES@
+    @FIGURE_STATES@
 FROM shadow_scores FINAL
 GROUP BY app, challenger, scorer_version, route, tenant, is_control, minute;

@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS shadow_scores_minute_challenger
     scorer_version   LowCardinality(String),
     is_control       Bool,
     minute           DateTime('UTC'),
-    @SCORE_STATE_COLUMNS@
+    @FIGURE_STATE_COLUMNS@
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(minute)
@@ -18,6 +18,6 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS shadow_scores_minute_challenger_mv TO sha
 SELECT
     app, challenger, scorer_version, is_control,
     toStartOfMinute(ts_request) AS minute,
-    @SCORE_STATES@
+    @FIGURE_STATES@
 FROM shadow_scores
 GROUP BY app, challenger, scorer_version, is_control, minute;

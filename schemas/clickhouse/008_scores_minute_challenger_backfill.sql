@@ -3,6 +3,6 @@ INSERT INTO shadow_scores_minute_challenger
 SELECT
     app, challenger, scorer_version, is_control,
     toStartOfMinute(ts_request) AS minute,
-    @SCORE_STATES@
+    @FIGURE_STATES@
 FROM shadow_scores FINAL
 GROUP BY app, challenger, scorer_version, is_control, minute;

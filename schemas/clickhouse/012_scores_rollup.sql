@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS shadow_scores_rollup
     tenant           String,
     is_control       Bool,
     bucket           DateTime('UTC'),
-    @SCORE_STATE_COLUMNS@
+    @FIGURE_STATE_COLUMNS@
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
@@ -29,7 +29,7 @@ SELECT
     app, challenger, scorer_version,
     tier.1 AS bucket_minutes, if(tier.2 >= 1, route, '*') AS route, if(tier.2 = 2, tenant, '*') AS tenant, is_control,
     toDateTime(intDiv(toUInt32(toDateTime(ts_request)), bucket_minutes * 60) * (bucket_minutes * 60), 'UTC') AS bucket,
-    @SCORE_STATES@
+    @FIGURE_STATES@
 FROM shadow_scores
 ARRAY JOIN [(5, 0), (60, 0), (5, 1), (60, 1), (5, 2), (60, 2)] AS tier
 GROUP BY app, challenger, scorer_version, bucket_minutes, route, tenant, is_control, bucket;
@@ -40,7 +40,7 @@ SELECT
     app, challenger, scorer_version,
     tier.1 AS bucket_minutes, if(tier.2 >= 1, route, '*') AS route, if(tier.2 = 2, tenant, '*') AS tenant, is_control,
     toDateTime(intDiv(toUInt32(toDateTime(ts_request)), bucket_minutes * 60) * (bucket_minutes * 60), 'UTC') AS bucket,
-    @SCORE_STATES@
+    @FIGURE_STATES@
 FROM shadow_scores FINAL
 ARRAY JOIN [(5, 0), (60, 0), (5, 1), (60, 1), (5, 2), (60, 2)] AS tier
 GROUP BY app, challenger, scorer_version, bucket_minutes, route, tenant, is_control, bucket;
