@@ -3,7 +3,7 @@
 A drift window costs a merge of its t-digest states on every query (~25-40 µs per state: most of a
 day-or-week query, and 4 s for a week of 1-hour windows sliding by 15 minutes). Once the hours a
 window covers are closed, its figures (the same -Merge expressions drift uses) are stored in
-shadow_drift_figures (013; rebuilt by 015), unsplit and by route, keyed by window length, phase
+shadow_drift_figures (migration 003), unsplit and by route, keyed by window length, phase
 (minutes past the length's grid) and start:
 
   5-minute windows, starting every 5 minutes (tumbling 5 min);
@@ -32,7 +32,7 @@ FIGURES_TABLE = "shadow_drift_figures"
 # Window minutes -> the grid (minutes) its stored windows start on. Splits: none and by route (by
 # tenant stays on states: thousands of tenants would make this table as big as the states).
 FIGURE_WINDOWS = {5: 5, 60: 5}
-ROLLUP_TIERS = (60, 5)  # bucket minutes of shadow_scores_rollup (012), coarsest first
+ROLLUP_TIERS = (60, 5, 1)  # bucket minutes of shadow_scores_rollup (002), coarsest first
 _KEYS = "app, scorer_version, route, tenant, challenger"
 def rollup_tier(minutes: int) -> int | None:
     """The coarsest rollup tier whose buckets each fall in one `minutes`-aligned interval."""

@@ -7,7 +7,7 @@ for the p95 latencies) by the same SQL that reads the open tail, and closed days
 their hours. A read then merges:
 
   rolled-up days, then hours, inside the window that no row has touched since their refresh
-  + the open hour's closed 5-minute part, rolled up the same way (span_hours = 0, migration 016)
+  + the open hour's closed 5-minute part, rolled up the same way (span_hours = 0)
     while no row has landed in it since
   + every other row of the window read from shadow_scores FINAL (the last ~5-10 minutes, the
     window's ragged edges, and hours touched since the refresh: late or re-sent rows).
@@ -37,7 +37,7 @@ EVIDENCE_TABLE = "shadow_evidence_hourly"
 _READ_SETTINGS = {"use_skip_indexes_if_final": 1, "do_not_merge_across_partitions_select_final": 1}
 
 _SIM_OK = "s.status = 'ok' AND s.similarity IS NOT NULL"
-_SHARED = ("rows", "ok", "errors", "sim_n", "sim_sum", "sim_sq", "refusal_n", "refusals", "flips")
+_SHARED = ("rows", "ok", "errors", "sim_n", "sim_sum", "sim_sq", "refusal_n", "refusals", "flips", "prod_cost", "ch_cost")
 _PAIRED = f"NOT s.is_control AND {_SIM_OK} AND s.control_n > 0"
 # name -> (aggregate over shadow_scores rows, how hourly rows of that name combine)
 _FIELDS: dict[str, tuple[str, str]] = {
@@ -45,12 +45,10 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "is_control": ("max(s.is_control)", "max"),
     # The figures drift shows too, as figures.py defines them (over the rows of s).
     **{name: (FIGURES[name].exact, "sum") for name in _SHARED},
-    # Classifier and JSON models: does the label agree with production's? (migration 018)
+    # Classifier and JSON models: does the label agree with production's?
     "label_n": ("countIf(s.label_agree IS NOT NULL)", "sum"),
     "label_agree": ("countIf(ifNull(s.label_agree, false))", "sum"),
     "label_flips": ("countIf(s.label_flip != '')", "sum"),
-    "production_cost_usd": ("sum(s.production_cost_usd)", "sum"),
-    "challenger_cost_usd": ("sum(s.challenger_cost_usd)", "sum"),
     "first_ts": ("min(s.ts_request)", "min"),
     "last_ts": ("max(s.ts_request)", "max"),
     # d = similarity(challenger) − similarity(control) on the same event: pairing removes the
@@ -245,7 +243,7 @@ def gather_evidence(client: Client, scope: Scope, reference_similarity: float,
             p95_latency_delta_ms=nan_to_none(r["latency_delta_q"]),
             p95_challenger_latency_ms=nan_to_none(r["challenger_latency_q"]),
             p95_production_latency_ms=nan_to_none(r["production_latency_q"]),
-            production_cost_usd=float(r["production_cost_usd"]), challenger_cost_usd=float(r["challenger_cost_usd"]),
+            production_cost_usd=float(r["prod_cost"]), challenger_cost_usd=float(r["ch_cost"]),
             quality=quality.get(r["challenger"]), quality_slices=slices.get(r["challenger"], []),
             first_ts=r["first_ts"], last_ts=r["last_ts"],
             paired_n=int(paired_n), paired_mean=paired_mean, paired_sd=paired_sd,

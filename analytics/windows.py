@@ -1,9 +1,9 @@
 """Tumbling and sliding drift windows per challenger (optionally per route and tenant).
 
-Two sources with one shape: `view` merges pre-aggregated -State values (fast, at-least-once,
-sketched quantiles) from the coarsest tier that fits the window: 1-hour or 5-minute buckets
-(shadow_scores_rollup), else 1-minute; `exact` reads shadow_scores FINAL (each pair once, exact
-quantiles, the same definition as numpy's default 'linear' percentile).
+Two sources with one shape: `view` merges the rollup's states (fast, at-least-once, sketched
+quantiles) from the coarsest tier whose buckets each fall inside one window (1-hour, 5-minute or
+1-minute buckets); `exact` reads shadow_scores FINAL (each pair once, exact quantiles, numpy's
+default 'linear' percentile). Both compute the figures of schemas/clickhouse/figures.py.
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from schemas.clickhouse import SCORES_TABLE
 from schemas.clickhouse.figures import FIGURES, FINISHED
 from schemas.errors import ConfigError
 
-__all__ = ["MINUTE_VIEW", "CHALLENGER_MINUTE_VIEW", "ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift", "drift_columns"]
+__all__ = ["ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift", "drift_columns"]
 
-MINUTE_VIEW = "shadow_scores_minute"
-CHALLENGER_MINUTE_VIEW = "shadow_scores_minute_challenger"  # no route/tenant split: far fewer states
-ROLLUP_VIEW = "shadow_scores_rollup"  # 5-minute and 1-hour tiers of the same states (migration 012)
+ROLLUP_VIEW = "shadow_scores_rollup"  # the figures' states in 1-minute, 5-minute and 1-hour buckets (002)
 Dimension = Literal["route", "tenant"]
 
 
@@ -181,7 +179,7 @@ def _uses_figures(q: DriftQuery) -> bool:
         return False
     if q.scope.since is not None and as_utc(q.scope.since) >= hour_floor(datetime.now(UTC) - SETTLE):
         return False  # only open hours (the results cache's tail): no figures can exist, skip looking
-    return _view_source(q, step)[0] == ROLLUP_VIEW
+    return _tier(q, step) != 1
 
 
 def _aligned(at: datetime | None, minutes: int) -> bool:
@@ -189,16 +187,18 @@ def _aligned(at: datetime | None, minutes: int) -> bool:
 
 
 def _view_source(q: DriftQuery, step: int) -> tuple[str, str, str]:
-    """(table, time column, extra filter): the coarsest tier whose buckets each fall in one window.
+    """(table, time column, extra filter): the coarsest rollup tier whose buckets each fall in one window.
 
     Merging t-digest states is what a view query costs, so fewer, coarser states are the speed-up;
     a bucket may be used only if the window, the step and the scope's edges all fall on its bounds.
+    The 1-minute tier takes whatever the others cannot.
     """
-    for tier in ROLLUP_TIERS:
-        if q.minutes % tier == 0 and step % tier == 0 and _aligned(q.scope.since, tier) and \
-                _aligned(q.scope.until, tier):
-            return ROLLUP_VIEW, "bucket", f"bucket_minutes = {tier} AND {_split(q)} AND "
-    return (MINUTE_VIEW if q.by else CHALLENGER_MINUTE_VIEW), "minute", ""
+    return ROLLUP_VIEW, "bucket", f"bucket_minutes = {_tier(q, step)} AND {_split(q)} AND "
+
+
+def _tier(q: DriftQuery, step: int) -> int:
+    return next((tier for tier in ROLLUP_TIERS if q.minutes % tier == 0 and step % tier == 0
+                 and _aligned(q.scope.since, tier) and _aligned(q.scope.until, tier)), ROLLUP_TIERS[-1])
 
 
 _DRIFT_ROWS = TypeAdapter(list[DriftRow])

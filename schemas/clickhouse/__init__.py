@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from importlib.resources.abc import Traversable
 from urllib.parse import urlsplit
 
 from clickhouse_connect.driver.client import Client
@@ -61,10 +62,10 @@ def _expand(text: str) -> str:
     return text
 
 
-def migrations() -> list[tuple[int, str, list[str]]]:
-    """(version, name, statements) of every DDL file, in order."""
+def migrations(directory: Traversable | None = None) -> list[tuple[int, str, list[str]]]:
+    """(version, name, statements) of every DDL file (beside this module, or in `directory`), in order."""
     found = []
-    for entry in resources.files(__name__).iterdir():
+    for entry in (directory or resources.files(__name__)).iterdir():
         match = _MIGRATION_FILE.match(entry.name)
         if match:
             text = _expand(entry.read_text(encoding="utf-8"))
