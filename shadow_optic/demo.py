@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from analytics.scope import Scope, one_scorer_version
 from analytics.service import verdicts
 from analytics.windows import DriftQuery, drift
-from schemas.clickhouse import connect
+from infra.clickhouse import connect
 from schemas.errors import ConfigError, StackError
 from schemas.settings import ChallengerConfig, Settings
 from shadow_optic.child_env import settings_env

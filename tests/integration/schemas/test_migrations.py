@@ -14,7 +14,8 @@ import textwrap
 
 _SCRIPT = textwrap.dedent("""
     import json, sys
-    from schemas.clickhouse import connect, migrate
+    from infra.clickhouse import connect
+    from schemas.clickhouse import migrate
     from schemas.errors import ConfigError
     from tests.integration.analytics.synthetic import insert, make_records
 
