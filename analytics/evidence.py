@@ -27,7 +27,8 @@ from analytics.outcomes import outcome_comparison
 from analytics.promotion import ChallengerEvidence
 from analytics.scope import Scope, nan_to_none
 from analytics.watermarks import (EPOCH, EVIDENCE_MARK, EVIDENCE_OPEN_MARK, REFRESH_EVERY, SETTLE, day_floor,
-                                  five_minute_floor, hour_floor, read_marks, server_now, write_watermark)
+                                  five_minute_floor, hour_floor, ranges_to_refresh, read_marks, server_now,
+                                  write_watermark)
 from schemas.clickhouse import SCORES_TABLE
 from schemas.clickhouse.figures import FIGURES
 
@@ -112,18 +113,13 @@ def refresh_evidence(client: Client, now: datetime | None = None) -> int:
     """
     began = server_now(client)
     marks = read_marks(client, EVIDENCE_MARK)
-    watermark, dirty = marks.watermark, marks.dirty
-    target = hour_floor((now or began) - SETTLE)
-    ranges = [(h, h + timedelta(hours=1)) for h in dirty]
-    if target > watermark:
-        # A day at a time, only days with rows: the control side of the paired join stays small.
-        days = client.query(
-            f"SELECT DISTINCT toStartOfDay(ts_request) FROM {SCORES_TABLE} "
-            "WHERE ts_request >= {lo:DateTime64(3, 'UTC')} AND ts_request < {hi:DateTime64(3, 'UTC')} ORDER BY 1",
-            parameters={"lo": watermark, "hi": target}, settings=_READ_SETTINGS).result_rows
-        for (day,) in days:
-            day = day.replace(tzinfo=UTC)
-            ranges.append((max(day, watermark), min(day + timedelta(days=1), target)))
+    watermark, target = marks.watermark, hour_floor((now or began) - SETTLE)
+    # A day at a time, only days with rows: the control side of the paired join stays small.
+    ranges = ranges_to_refresh(
+        client, marks, target,
+        f"SELECT DISTINCT toStartOfDay(ts_request) FROM {SCORES_TABLE} "
+        "WHERE ts_request >= {lo:DateTime64(3, 'UTC')} AND ts_request < {hi:DateTime64(3, 'UTC')} ORDER BY 1",
+        settings=_READ_SETTINGS)
     for lo, hi in ranges:
         client.command(
             f"INSERT INTO {EVIDENCE_TABLE} ({_COLUMNS}, computed_at) SELECT *, {{began:DateTime64(3, 'UTC')}} FROM ("

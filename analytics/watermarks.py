@@ -17,7 +17,7 @@ from typing import NamedTuple
 from clickhouse_connect.driver.client import Client
 
 __all__ = ["WATERMARK_TABLE", "INSERTS_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "EVIDENCE_OPEN_MARK", "SETTLE",
-           "VISIBILITY_MARGIN", "REFRESH_EVERY", "server_now", "Marks", "read_marks", "write_watermark", "as_utc",
+           "VISIBILITY_MARGIN", "REFRESH_EVERY", "server_now", "Marks", "read_marks", "ranges_to_refresh", "write_watermark", "as_utc",
            "five_minute_floor", "hour_floor", "day_floor", "EPOCH"]
 
 WATERMARK_TABLE = "shadow_watermarks"
@@ -73,6 +73,19 @@ def read_marks(client: Client, mark: int, open_mark: int | None = None) -> Marks
     open_until, clean = row[3].replace(tzinfo=UTC), row[4]
     in_open_hour = marks.watermark < open_until < marks.watermark + timedelta(hours=1)
     return marks._replace(open_until=open_until if clean and in_open_hour else None)
+
+
+def ranges_to_refresh(client: Client, marks: Marks, target: datetime, days_sql: str,
+                      settings: dict | None = None) -> list[tuple[datetime, datetime]]:
+    """What a refresh up to `target` computes: each dirty hour, then a day at a time (`days_sql`: the
+    days with rows in [{lo}, {hi})) from the watermark, so each statement stays small."""
+    ranges = [(h, h + timedelta(hours=1)) for h in marks.dirty]
+    if target > marks.watermark:
+        days = client.query(days_sql, parameters={"lo": marks.watermark, "hi": target}, settings=settings).result_rows
+        for (day,) in days:
+            day = day.replace(tzinfo=UTC)
+            ranges.append((max(day, marks.watermark), min(day + timedelta(days=1), target)))
+    return ranges
 
 
 def write_watermark(client: Client, mark: int, watermark: datetime, refreshed_at: datetime) -> None:

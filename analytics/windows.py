@@ -9,16 +9,15 @@ default 'linear' percentile). Both compute the figures of schemas/clickhouse/fig
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.query import QueryResult
 from pydantic import BaseModel, Field, TypeAdapter
 
-from analytics.drift_figures import FIGURE_WINDOWS, FIGURES_TABLE, ROLLUP_TIERS, figures_marks
+from analytics.drift_figures import ROLLUP_TIERS, closed_windows, figures_apply, figures_marks
 from analytics.scope import Scope
-from analytics.watermarks import SETTLE, as_utc, hour_floor
 from schemas.clickhouse import SCORES_TABLE
 from schemas.clickhouse.figures import FIGURES, FINISHED
 from schemas.errors import ConfigError
@@ -77,89 +76,45 @@ _EXACT_EXPR = {name: figure.exact for name, figure in FIGURES.items()}
 _MERGE_EXPR = {name: figure.merge for name, figure in FIGURES.items()}
 
 
-def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) -> tuple[str, dict]:
-    """(SQL, extra parameters). With `figures` (watermark, dirty hours), closed windows are read as
-    finalized figures and only the rest is merged from states (see analytics/drift_figures.py)."""
+def _sql(q: DriftQuery, marks: tuple[datetime, list[datetime]] | None = None) -> tuple[str, dict]:
+    """(SQL, extra parameters) of the windows of `q`, before their finishing (FINISHED).
+
+    With `marks` (the figures' watermark and dirty hours), closed windows are read as stored figures
+    (analytics/drift_figures.py) and the open part merges states only for the rest.
+    """
     step = q.step_minutes or q.minutes
     if q.minutes % step:
         raise ConfigError(f"window of {q.minutes} min cannot slide by {step} min: use a step that divides the window")
-    table, ts, tier_filter = _view_source(q, step) if q.source == "view" else \
-        (f"{SCORES_TABLE} FINAL", "ts_request", "")
-    exprs = _EXACT_EXPR if q.source == "exact" else _MERGE_EXPR
-    # A row belongs to every window that covers it: minutes/step windows when sliding, one when tumbling.
-    start = (f"arrayJoin(arrayMap(k -> toStartOfInterval({ts}, toIntervalMinute({step})) - toIntervalMinute(k * {step}), "
-             f"range({q.minutes // step})))") if step != q.minutes else \
-        f"toStartOfInterval({ts}, toIntervalMinute({q.minutes}))"
-    dims = "".join(f", {d}" for d in q.by)
-    select = ",\n    ".join(f"{expr} AS {name}" for name, expr in exprs.items())
+    # The source: the rollup's coarsest fitting tier (states, merged), or every pair once (exact).
+    if q.source == "view":
+        source, ts, figures, tier = ROLLUP_VIEW, "bucket", _MERGE_EXPR, [f"bucket_minutes = {_tier(q, step)}", _split(q)]
+    else:
+        source, ts, figures, tier = f"{SCORES_TABLE} FINAL", "ts_request", _EXACT_EXPR, []
     # Only the terms that apply: ClickHouse plans every term before it reads a row (10-20 ms a read).
-    challenger = " AND challenger = {challenger:String}" if q.challenger else ""
-    order = f"ORDER BY challenger{dims}, window_start"
-    states_where, having, params = f"{tier_filter}{q.scope.where(ts)}{challenger}", [], {}
+    rows = [q.scope.where(ts)] + (["challenger = {challenger:String}"] if q.challenger else [])
+    where = tier + rows
+    # A row belongs to every window that covers it: minutes/step windows when sliding, one when tumbling.
+    start = f"toStartOfInterval({ts}, toIntervalMinute({q.minutes}))" if step == q.minutes else \
+        (f"arrayJoin(arrayMap(k -> toStartOfInterval({ts}, toIntervalMinute({step})) - toIntervalMinute(k * {step}), "
+         f"range({q.minutes // step})))")
     # Sliding windows start in [since, until): one starting earlier would see part of its rows.
-    if step != q.minutes and q.scope.since is not None:
-        having.append("window_start >= {since:DateTime64(3, 'UTC')}")
-    if figures is not None:
-        watermark, dirty = figures
-        end = f"window_start + toIntervalMinute({q.minutes})"
-        until = q.scope.until is not None
-        # States only for windows no stored figure can answer: reaching past the watermark or the query's
-        # end (partial, as without figures), or overlapping a dirty hour.
-        needed, params = _states_needed(q.minutes, step, dirty, until)
-        states_where += f" AND ({needed})"
-        partial = [f"{end} > {{fig_watermark:DateTime('UTC')}}"]
-        if until:
-            partial.append(f"{end} > {{until:DateTime64(3, 'UTC')}}")
-        if dirty:
-            partial.append(_overlaps_dirty("window_start", q.minutes))
-        having.append(f"({' OR '.join(partial)})")
-    states = (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
-              f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start"
-              + (f"\nHAVING {' AND '.join(having)}" if having else ""))
-    if figures is None:
-        return f"{states}\n{order}", {}
-    ends_by = "least({fig_watermark:DateTime('UTC')}, {until:DateTime64(3, 'UTC')})" if until else \
-        "{fig_watermark:DateTime('UTC')}"
-    stored = (f"SELECT challenger{dims}, bucket AS window_start, {', '.join(exprs)}\n"
-              f"FROM {FIGURES_TABLE} FINAL\n"
-              f"WHERE bucket_minutes = {q.minutes} AND {_split(q)} AND {q.scope.where('bucket')}{challenger} "
-              f"AND phase IN ({', '.join(map(str, range(0, q.minutes, step)))}) "
-              f"AND bucket + toIntervalMinute({q.minutes}) <= {ends_by}"
-              + (f" AND NOT {_overlaps_dirty('bucket', q.minutes)}" if dirty else ""))
-    return (f"SELECT * FROM (\n{stored}\nUNION ALL\n{states}\n)\n{order}",
-            {"fig_watermark": watermark, "fig_dirty": dirty, **params})
-
-
-def _overlaps_dirty(start: str, minutes: int) -> str:
-    """Whether the window starting at column `start` overlaps a dirty hour."""
-    return (f"arrayExists(h -> {start} > h - toIntervalMinute({minutes}) AND {start} < h + toIntervalHour(1), "
-            "{fig_dirty:Array(DateTime('UTC'))})")
-
-
-def _states_needed(minutes: int, step: int, dirty: list[datetime], until: bool) -> tuple[str, dict]:
-    """(WHERE term, parameters): the buckets of windows that are not read from stored figures.
-
-    A window starting at s covers buckets [s, s + minutes), and starts on the step grid; the watermark
-    and dirty hours are whole hours, the query's end may be any bucket bound. So such windows need the
-    buckets from the watermark - reach (reach = minutes - step), after the query's end - minutes, and
-    around dirty hours. Explicit ranges, so the primary key can use them. `until`: whether the query
-    has an end.
-    """
-    reach = minutes - step
-    terms = ["bucket >= {fig_watermark:DateTime('UTC')}" + (f" - toIntervalMinute({reach})" if reach else "")]
-    if until:
-        terms.append(f"bucket > {{until:DateTime64(3, 'UTC')}} - toIntervalMinute({minutes})")
-    params: dict[str, datetime] = {}
-    spans: list[list[datetime]] = []
-    for hour in sorted(dirty):
-        if spans and spans[-1][1] >= hour:
-            spans[-1][1] = hour + timedelta(hours=1)
-        else:
-            spans.append([hour, hour + timedelta(hours=1)])
-    for i, (lo, hi) in enumerate(spans):
-        params[f"fig_lo_{i}"], params[f"fig_hi_{i}"] = lo - timedelta(minutes=reach), hi + timedelta(minutes=reach)
-        terms.append(f"(bucket >= {{fig_lo_{i}:DateTime('UTC')}} AND bucket < {{fig_hi_{i}:DateTime('UTC')}})")
-    return " OR ".join(terms), params
+    having = ["window_start >= {since:DateTime64(3, 'UTC')}"] if step != q.minutes and q.scope.since else []
+    keys = ", ".join(["challenger", *q.by])
+    closed, params = None, {}
+    if marks is not None:
+        closed = closed_windows(q.minutes, step, marks, split=_split(q), keys=keys, where=" AND ".join(rows),
+                                until=q.scope.until is not None)
+        where.append(closed.open_buckets)
+        having.append(closed.open_windows)
+        params = closed.params
+    merged = ",\n    ".join(f"{expr} AS {name}" for name, expr in figures.items())
+    open_part = (f"SELECT {keys}, toDateTime({start}, 'UTC') AS window_start,\n    {merged}\n"
+                 f"FROM {source}\nWHERE {' AND '.join(where)}\nGROUP BY {keys}, window_start"
+                 + (f"\nHAVING {' AND '.join(having)}" if having else ""))
+    order = f"ORDER BY {keys}, window_start"
+    if closed is None:
+        return f"{open_part}\n{order}", params
+    return f"SELECT * FROM (\n{closed.stored}\nUNION ALL\n{open_part}\n)\n{order}", params
 
 
 def _split(q: DriftQuery) -> str:
@@ -169,17 +124,11 @@ def _split(q: DriftQuery) -> str:
 
 
 def _uses_figures(q: DriftQuery) -> bool:
-    """Finalized figures exist per window of one app and scorer version, unsplit or by route, for the
-    window lengths of FIGURE_WINDOWS starting on their grid: a query whose windows all start on that
-    grid can read its closed windows from them."""
-    step, grid = q.step_minutes or q.minutes, FIGURE_WINDOWS.get(q.minutes)
-    if q.source != "view" or grid is None or step % grid or q.minutes % step:
-        return False
-    if "tenant" in q.by or not (q.scope.app and q.scope.scorer_version):
-        return False
-    if q.scope.since is not None and as_utc(q.scope.since) >= hour_floor(datetime.now(UTC) - SETTLE):
-        return False  # only open hours (the results cache's tail): no figures can exist, skip looking
-    return _tier(q, step) != 1
+    """Stored figures exist per window of one app and scorer version, unsplit or by route, for the
+    window lengths of FIGURE_WINDOWS starting on their grid (drift_figures.figures_apply)."""
+    step = q.step_minutes or q.minutes
+    return q.source == "view" and "tenant" not in q.by and bool(q.scope.app and q.scope.scorer_version) \
+        and _tier(q, step) != 1 and figures_apply(q.minutes, step, q.scope.since)
 
 
 def _aligned(at: datetime | None, minutes: int) -> bool:
