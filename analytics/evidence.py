@@ -1,6 +1,6 @@
 """The exact path: challenger evidence as if read from shadow_scores FINAL (each (event, challenger) once).
 
-Gates, readiness and the statistical tests use this path, never the at-least-once minute views.
+Gates, readiness and the statistical tests use this path, never the at-least-once rollup.
 Scanning every pair on each check does not scale (4.4 s at 10 M rows), so closed hours are rolled
 up once into shadow_evidence_hourly (sums, the paired sums against the control, t-digest states
 for the p95 latencies) by the same SQL that reads the open tail, and closed days are merged from

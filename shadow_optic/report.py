@@ -50,7 +50,7 @@ def drift_rows_table(rows, minutes: int, step: int | None, exact: bool, console:
                      scorer_version: str | None = None) -> None:
     kind = f"sliding {minutes}-minute windows every {step} min" if step else f"{minutes}-minute windows"
     version = "" if scorer_version is None else f", scorer {scorer_version}"
-    table = _table(f"Drift per challenger, {kind} ({'exact' if exact else 'minute view'}{version})",
+    table = _table(f"Drift per challenger, {kind} ({'exact' if exact else 'rollup'}{version})",
                    [("challenger", "left"), ("route", "left"), ("tenant", "left"), ("window (UTC)", "left"),
                     ("rows", "right"), ("mean ΔS", "right"), ("p95 ΔS", "right"), ("Δlat p50/p95/p99 ms", "right"),
                     ("errors", "right"), ("refusals", "right"), ("flips", "right"), ("Δcost $", "right")])

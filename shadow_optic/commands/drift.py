@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--by", action="append", choices=["route", "tenant"], help="also split by route / tenant")
     parser.add_argument("--challenger", default="")
     parser.add_argument("--exact", action="store_true",
-                        help="read shadow_scores FINAL (each pair once, exact quantiles) instead of the minute view")
+                        help="read shadow_scores FINAL (each pair once, exact quantiles) instead of the rollup")
     parser.add_argument("--simple", action="store_true", help="the original compact table")
     parser.add_argument("--app", default=None,
                         help="the app (default: SHADOW_APP_NAME; '' = every app, still one scorer version)")
