@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 import redis
 from pydantic import BaseModel
 
+from connections.redis import redis_options
+from connections.security import RedisSecurity
 from schemas.errors import ConfigError
 
 __all__ = ["PRODUCTION", "ChampionState", "ChampionRegistry"]
@@ -40,8 +42,8 @@ class ChampionRegistry:
         self._redis, self._prefix = client, prefix
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> "ChampionRegistry":
-        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+    def from_url(cls, url: str, prefix: str, security: RedisSecurity | None = None) -> "ChampionRegistry":
+        return cls(redis.Redis.from_url(url, decode_responses=True, **redis_options(url, security)), prefix)
 
     def key(self, app: str) -> str:
         return f"{self._prefix}:{app}"

@@ -11,6 +11,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
+from connections.kafka import kafka_config
 from schemas.events import DecisionRecord
 from schemas.settings import Settings
 
@@ -42,8 +43,8 @@ def _publish(settings: Settings, record: DecisionRecord) -> None:
     from schemas.topics import ensure_topics
 
     topic = settings.topics.decisions
-    ensure_topics(settings.kafka_bootstrap, [topic], settings.topic_partitions)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    ensure_topics(settings.kafka_bootstrap, [topic], settings.topic_partitions, security=settings.kafka_security)
+    producer = Producer(kafka_config(settings.kafka_bootstrap, settings.kafka_security))
     producer.produce(topic, key=record.app.encode(), value=record.model_dump_json().encode())
     if producer.flush(10) != 0:
         raise RuntimeError(f"decision {record.decision_id} not delivered to {topic} within 10 s")

@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from connections.redis import redis_options
 from producers.champion import ChampionFollower
 from producers.metrics import GatewayMetrics
 from producers.mirror import CaptureConfig, Mirror
@@ -67,7 +68,8 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         async with UpstreamClient(settings, transport) as client, AsyncExitStack() as stack:
             state["client"] = client
             if settings.gateway_follow_champion and settings.redis_url:
-                redis = await stack.enter_async_context(aioredis.from_url(settings.redis_url))
+                redis = await stack.enter_async_context(aioredis.from_url(
+                    settings.redis_url, **redis_options(settings.redis_url, settings.redis_security)))
                 follower.append(ChampionFollower(settings, redis))
                 task = asyncio.create_task(follower[0].run())
                 stack.callback(task.cancel)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connections.security import ClickHouseSecurity, KafkaProtocol, KafkaSecurity, RedisSecurity, SaslMechanism
 from schemas.topics import Topics
 
 __all__ = ["Settings", "ChallengerConfig", "ModelPrice", "BUILTIN_PRICES"]
@@ -70,7 +71,8 @@ class ChallengerConfig(BaseModel):
 class Settings(BaseSettings):
     """Everything configurable, from SHADOW_* variables (nested ones as JSON)."""
 
-    model_config = SettingsConfigDict(env_prefix="SHADOW_", extra="ignore")
+    # hide_input_in_errors: a rejected setting's message must never echo a password or key.
+    model_config = SettingsConfigDict(env_prefix="SHADOW_", extra="ignore", hide_input_in_errors=True)
 
     # Where the services are. Unset means: the local stack started by `shadow-optic stack up`.
     kafka_bootstrap: str | None = None
@@ -267,6 +269,51 @@ class Settings(BaseSettings):
     backfill_qps: float = Field(20.0, gt=0)
     backfill_concurrency: int = Field(8, ge=1)
     backfill_batch_size: int = Field(32, ge=1)
+
+    # --- connection security (connections/: one place turns these into every client's config) ---
+    # Kafka: SASL (PLAIN, SCRAM) and/or TLS for every client (gateway, worker, admin, lag, backfill, reports).
+    kafka_security_protocol: KafkaProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: Path | None = Field(None, description="PEM CA of the brokers; unset: the system's CAs")
+    kafka_ssl_cert_file: Path | None = Field(None, description="client certificate (mTLS), PEM")
+    kafka_ssl_key_file: Path | None = Field(None, description="client private key (mTLS), PEM")
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
+    # Redis AUTH (a password, or an ACL user and password); rediss:// URLs are checked against the CA file.
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_ca_file: Path | None = None
+    # ClickHouse server user and password (instead of user:pass@ in the URL); https:// checked against the CA.
+    clickhouse_username: str | None = None
+    clickhouse_password: SecretStr | None = None
+    clickhouse_ca_file: Path | None = None
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol, sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username, sasl_password=self.kafka_sasl_password,
+            ssl_ca_file=self.kafka_ssl_ca_file, ssl_cert_file=self.kafka_ssl_cert_file,
+            ssl_key_file=self.kafka_ssl_key_file, ssl_key_password=self.kafka_ssl_key_password,
+            ssl_check_hostname=self.kafka_ssl_check_hostname)
+
+    @property
+    def redis_security(self) -> RedisSecurity:
+        return RedisSecurity(username=self.redis_username, password=self.redis_password, ca_file=self.redis_ca_file)
+
+    @property
+    def clickhouse_security(self) -> ClickHouseSecurity:
+        return ClickHouseSecurity(username=self.clickhouse_username, password=self.clickhouse_password,
+                                  ca_file=self.clickhouse_ca_file)
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> "Settings":
+        # Built once here so a wrong combination fails at start, with a message naming the variables.
+        self.kafka_security, self.redis_security, self.clickhouse_security  # noqa: B018
+        return self
+    # --- end of connection security ---
 
     @field_validator("challengers")
     @classmethod

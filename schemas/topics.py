@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from connections.security import KafkaSecurity
+
 __all__ = ["Topics", "ensure_topics", "SCORED_INLINE_HEADER", "was_scored_inline"]
 
 # On a shadow.results message: the replay agent already scored it and sent the record to
@@ -43,12 +45,15 @@ class Topics(BaseModel):
         return [self.requests, self.results, self.scored, self.dlq]
 
 
-def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout_s: float = 30.0,
+                  security: KafkaSecurity | None = None) -> list[str]:
     """Create the topics that do not exist yet (replication 1 locally, the broker default elsewhere)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    from connections.kafka import kafka_config
+
+    admin = AdminClient(kafka_config(bootstrap, security))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [NewTopic(name, num_partitions=partitions) for name in names if name not in existing]
     created = []

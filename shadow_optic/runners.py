@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+from connections.security import ClickHouseSecurity
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from shadow_optic.sim_model import SimModelConfig
@@ -22,12 +23,13 @@ def run_gateway(settings: Settings) -> None:
     from producers.publisher import EventPublisher
 
     try:
-        ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions, timeout_s=10)
+        ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions, timeout_s=10,
+                      security=settings.kafka_security)
     except Exception as exc:  # noqa: BLE001 - Kafka down must not keep the gateway (the user path) from starting
         logging.getLogger(__name__).warning("could not check Kafka topics (%s); serving anyway, events are "
                                             "buffered and sent once Kafka answers", exc)
     with EventPublisher(settings.kafka_bootstrap, settings.topics.requests, settings.publisher_buffer_bytes,
-                        capture_config=CaptureConfig.from_settings(settings)) as pub:
+                        capture_config=CaptureConfig.from_settings(settings), security=settings.kafka_security) as pub:
         app = create_gateway(settings, pub)
         # Keep-alive longer than clients' pools expect, so connections are reused, not re-opened.
         uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
@@ -39,8 +41,9 @@ def run_worker(settings: Settings) -> None:
 
     from stream_agents.app import create_app
 
-    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions)
-    _migrate(settings.clickhouse_url)  # a ClickHouse of the user's own may be empty
+    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions,
+                  security=settings.kafka_security)
+    _migrate(settings.clickhouse_url, settings.clickhouse_security)  # a ClickHouse of the user's own may be empty
     app = create_app(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per challenger call is noise
     timeout_s = settings.shutdown_timeout_s
@@ -86,10 +89,10 @@ def _exit_unless_stopped_within(timeout_s: float) -> None:
     _exit_timer.start()
 
 
-def _migrate(clickhouse_url: str) -> None:
+def _migrate(clickhouse_url: str, security: ClickHouseSecurity | None = None) -> None:
     from schemas.clickhouse import connect, migrate
 
-    client = connect(clickhouse_url)
+    client = connect(clickhouse_url, security)
     try:
         migrate(client)
     finally:

@@ -30,6 +30,8 @@ import httpx
 import redis.asyncio as aioredis
 from faust.types import EventT
 
+from connections.kafka import faust_credentials
+from connections.redis import redis_options
 from schemas.clickhouse import connect
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
@@ -70,6 +72,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(settings.kafka_security),
         # Faust's own table store; by default it lands in the working directory as `<app>-data/`.
         datadir=str(faust_dir / settings.consumer_group),
         key_serializer="raw",
@@ -106,7 +109,8 @@ def create_app(settings: Settings) -> faust.App:
     def redis_client() -> aioredis.Redis:
         # A blocking pool: a burst of claims waits for a connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=30,
-                                                        socket_timeout=10, socket_connect_timeout=5)
+                                                        socket_timeout=10, socket_connect_timeout=5,
+                                                        **redis_options(redis_url, settings.redis_security))
         return aioredis.Redis(connection_pool=pool)
 
     async def dead_letter(event: EventT, stage: str, reason: str) -> None:
@@ -328,7 +332,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(scored_topic, name="sink")
     async def sink_agent(stream: faust.StreamT) -> None:
-        sink = ScoreSink(lambda: connect(clickhouse_url))
+        sink = ScoreSink(lambda: connect(clickhouse_url, settings.clickhouse_security))
         app.shadow_sink = sink
 
         async def sink_batch(batch: list[EventT]) -> None:

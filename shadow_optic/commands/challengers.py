@@ -11,6 +11,7 @@ import sys
 import json
 import os
 
+from connections.redis import redis_options
 from schemas.errors import ConfigError
 from schemas.settings import ChallengerConfig, Settings
 
@@ -39,7 +40,8 @@ async def _act(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.redis_url:
         raise ConfigError("no Redis: set SHADOW_REDIS_URL or start the local stack (`shadow-optic stack up`)")
-    async with aioredis.Redis.from_url(settings.redis_url) as client:
+    async with aioredis.Redis.from_url(settings.redis_url,
+                                       **redis_options(settings.redis_url, settings.redis_security)) as client:
         registry = ChallengerRegistry(client, registry_prefix(settings.topic_prefix))
         if args.action == "list":
             version, configs = await registry.view(settings.challengers)  # read only: what a worker starts with

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from connections.redis import redis_options
 from schemas.errors import ConfigError
 from schemas.events import Judgment, ScoredRecord, ShadowResult, ShadowStatus
 from schemas.settings import ModelPrice, Settings
@@ -120,7 +121,9 @@ class Scorer:
             import redis.asyncio as aioredis
 
             # A blocking pool, as the worker's own: a burst waits for a connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(self._settings.redis_url, max_connections=32, timeout=30)
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._settings.redis_url, max_connections=32, timeout=30,
+                **redis_options(self._settings.redis_url, self._settings.redis_security))
             self._redis, self._own_redis = aioredis.Redis(connection_pool=pool), True
         return self._redis
 
