@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from connections.security import ClickHouseSecurity, KafkaProtocol, KafkaSecurity, RedisSecurity, SaslMechanism
 from schemas.topics import Topics
 
-__all__ = ["Settings", "ChallengerConfig", "ModelPrice", "BUILTIN_PRICES"]
+__all__ = ["Settings", "ChallengerConfig", "ModelPrice", "BUILTIN_PRICES", "ApiToken"]
 
 
 def _default_state_dir() -> Path:
@@ -66,6 +66,19 @@ class ChallengerConfig(BaseModel):
     budget_usd: float | None = Field(None, ge=0, description="spend cap per budget_period across all workers")
     budget_period: Literal["hour", "day", "month"] = "day"
     allocation_share: float = Field(1.0, ge=0, description="weight in a fixed split of a shared budget")
+
+
+class ApiToken(BaseModel):
+    """A bearer token of the control API: who holds it (recorded with every admin action) and its role.
+
+    Roles include each other: admin can review and read, review can read (shadow_optic/api/auth.py).
+    """
+
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$")
+    role: Literal["read", "review", "admin"]
+    token: SecretStr = Field(min_length=16, description="at least 16 characters, e.g. `openssl rand -hex 24`")
 
 
 class Settings(BaseSettings):
@@ -290,6 +303,12 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr | None = None
     clickhouse_ca_file: Path | None = None
 
+    # Control API bearer tokens (JSON list of {name, role, token}); without any, the API serves loopback only.
+    api_tokens: list[ApiToken] = Field(default_factory=list)
+    # Where prompts may go: host or host:port patterns (fnmatch, e.g. "*.internal:8000"); unset = loopback, the
+    # hosts of SHADOW_CHALLENGERS and the judge and embeddings URLs (stream_agents/allowed_hosts.py).
+    challenger_allowed_hosts: list[str] | None = None
+
     @property
     def kafka_security(self) -> KafkaSecurity:
         return KafkaSecurity(
@@ -312,6 +331,11 @@ class Settings(BaseSettings):
     def _security_consistent(self) -> "Settings":
         # Built once here so a wrong combination fails at start, with a message naming the variables.
         self.kafka_security, self.redis_security, self.clickhouse_security  # noqa: B018
+        names = [t.name for t in self.api_tokens]
+        if len(set(names)) != len(names):
+            raise ValueError("SHADOW_API_TOKENS: each token needs its own name (it is recorded as who acted)")
+        if len({t.token.get_secret_value() for t in self.api_tokens}) != len(self.api_tokens):
+            raise ValueError("SHADOW_API_TOKENS: two entries share one token; give each holder its own")
         return self
     # --- end of connection security ---
 

@@ -38,6 +38,7 @@ from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
 from schemas.http_transport import AiohttpTransport
 from schemas.settings import Settings
 from schemas.topics import SCORED_INLINE_HEADER, was_scored_inline
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.batch_guard import BatchGuard, GuardMetrics, describe, is_retriable, withhold_acks
 from stream_agents.claims import ClaimStore
 from stream_agents.dead_letters import fit_dead_letter
@@ -66,6 +67,7 @@ def _require(settings: Settings) -> tuple[str, str, str]:
 
 def create_app(settings: Settings) -> faust.App:
     bootstrap, redis_url, clickhouse_url = _require(settings)
+    AllowedHosts.from_settings(settings).check_scoring_endpoints(settings)
     topics = settings.topics
     faust_dir = settings.state_dir / "faust"
     faust_dir.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ from schemas.errors import ConfigError, InvalidEventError, StackError
 from schemas.events import InferenceEvent
 from schemas.settings import ChallengerConfig, Settings
 from schemas.topic_ranges import offsets_by_time, read_ranges, topic_partitions
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.claims import ClaimStore
 from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
@@ -228,6 +229,7 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
 
     if not (settings.kafka_bootstrap and settings.redis_url):
         raise ConfigError("replay needs SHADOW_KAFKA_BOOTSTRAP and SHADOW_REDIS_URL (or `shadow-optic stack up`)")
+    AllowedHosts.from_settings(settings).check_challenger(challenger)  # before anything is read or called
     if plan.pinned_to and not settings.clickhouse_url:
         raise ConfigError("--pinned-to reads ClickHouse: set SHADOW_CLICKHOUSE_URL (or `shadow-optic stack up`)")
     stop = stop or asyncio.Event()

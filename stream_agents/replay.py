@@ -18,6 +18,7 @@ import httpx
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus
 from schemas.settings import ChallengerConfig, Settings
 from stream_agents.allocation import Evidence, fixed_pick, thompson_pick
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.breaker import BreakerState, CircuitBreaker
 from stream_agents.challenger_client import ChallengerClient
 from stream_agents.claims import ClaimOutcome, ClaimStore, abandoned_result
@@ -55,6 +56,7 @@ class ReplayStage:
         self._active: dict[str, ActiveChallenger] = {}
         self._inflight: set[tuple[str, str]] = set()
         self.evidence: dict[str, Evidence] = {}
+        self._allowed = AllowedHosts.from_settings(settings)
         self.set_challengers(settings.challengers)
 
     # --- challengers ---------------------------------------------------------------------------
@@ -68,6 +70,12 @@ class ReplayStage:
         s = self._settings
         active: dict[str, ActiveChallenger] = {}
         for config in configs:
+            if not self._allowed.allows(config.base_url):
+                # A registry write alone must not send prompts to a new host: skipped, loudly, every load.
+                log.error("challenger %r skipped: %s is outside the allowed hosts (%s); it receives nothing",
+                          config.name, config.base_url, self._allowed.source)
+                self.metrics.outside_allowed_hosts.labels(config.name).inc()
+                continue
             old = self._active.get(config.name)
             if old is not None and old.config == config:
                 active[config.name] = old

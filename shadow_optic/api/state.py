@@ -18,6 +18,7 @@ from analytics.drift_cache import DriftCache
 from connections.redis import redis_options
 from schemas.errors import ConfigError
 from schemas.settings import Settings
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.registry import ChallengerRegistry, registry_prefix
 
 __all__ = ["ApiState", "api_state"]
@@ -34,7 +35,8 @@ class ApiState:
         # chDB runs in this process and is not safe for concurrent queries; a server over HTTP is.
         self._ch_lock = threading.Lock() if settings.clickhouse_url.startswith("chdb:") else None
         self.redis = aioredis.Redis.from_url(settings.redis_url, **redis_options(settings.redis_url, settings.redis_security))
-        self.challengers = ChallengerRegistry(self.redis, registry_prefix(settings.topic_prefix))
+        self.challengers = ChallengerRegistry(self.redis, registry_prefix(settings.topic_prefix),
+                                              AllowedHosts.from_settings(settings))
         # analytics' champion registry is synchronous (WATCH/MULTI); it runs in the threadpool with ClickHouse.
         self._sync_redis = redis.Redis.from_url(settings.redis_url, decode_responses=True,
                                                 **redis_options(settings.redis_url, settings.redis_security))

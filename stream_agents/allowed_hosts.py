@@ -1,0 +1,87 @@
+"""Where prompts may go (SHADOW_CHALLENGER_ALLOWED_HOSTS): a challenger, judge or embeddings endpoint outside
+the allowed hosts is refused at registration (API, CLI, registry) and skipped by the worker, with a log line
+and a metric. Whoever can write the Redis registry must not be able to send mirrored prompts to a new host.
+
+Patterns are `host` (any port) or `host:port`, with shell wildcards in the host (`*.models.internal`).
+Unset means: loopback, plus the hosts named at start in SHADOW_CHALLENGERS and in the judge and embeddings
+URLs. Set means exactly the list (add `127.0.0.1` / `localhost` yourself if loopback is wanted).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
+
+from schemas.errors import ConfigError
+from schemas.settings import ChallengerConfig, Settings
+
+__all__ = ["AllowedHosts"]
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ConfigError(f"{url!r} is not a URL with a host (e.g. http://models.internal:8000/v1)")
+    return parts.hostname.lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AllowedHosts:
+    def __init__(self, patterns: list[str], loopback: bool = False, source: str = "SHADOW_CHALLENGER_ALLOWED_HOSTS"):
+        self.patterns = [p.strip().lower() for p in patterns if p.strip()]
+        self.loopback = loopback
+        self.source = source
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AllowedHosts":
+        if settings.challenger_allowed_hosts is not None:
+            return cls(settings.challenger_allowed_hosts)
+        named = [c.base_url for c in settings.challengers]
+        named += [url for url in (settings.judge_base_url, settings.embedding_base_url) if url]
+        return cls([_host_port(url)[0] for url in named], loopback=True,
+                   source="the default (SHADOW_CHALLENGER_ALLOWED_HOSTS unset: loopback and the hosts of "
+                          "SHADOW_CHALLENGERS, the judge and the embeddings URLs)")
+
+    def allows(self, url: str) -> bool:
+        try:
+            host, port = _host_port(url)
+        except ConfigError:
+            return False
+        if self.loopback and _is_loopback(host):
+            return True
+        for pattern in self.patterns:
+            pattern_host, _, pattern_port = pattern.rpartition(":") if pattern.count(":") == 1 else (pattern, "", "")
+            if fnmatchcase(host, pattern_host) and (not pattern_port or pattern_port == str(port)):
+                return True
+        return False
+
+    def check(self, url: str, what: str) -> None:
+        """Raise a ConfigError naming the endpoint and the setting when `url` is outside."""
+        if not self.allows(url):
+            host, port = _host_port(url)
+            raise ConfigError(f"{what} at {host}:{port} is outside the allowed hosts ({self.source}); prompts are "
+                              f"never sent there. Add `{host}` or `{host}:{port}` to SHADOW_CHALLENGER_ALLOWED_HOSTS "
+                              "if it is yours")
+
+    def check_challenger(self, config: ChallengerConfig) -> None:
+        self.check(config.base_url, f"challenger {config.name!r}")
+
+    def check_scoring_endpoints(self, settings: Settings) -> None:
+        """The judge and the embeddings endpoint receive prompts and answers too."""
+        if settings.judge_base_url:
+            self.check(settings.judge_base_url, "the judge (SHADOW_JUDGE_BASE_URL)")
+        if settings.embedding_base_url and settings.similarity_method == "embedding" \
+                and settings.embedding_provider == "http":
+            self.check(settings.embedding_base_url, "the embeddings endpoint (SHADOW_EMBEDDING_BASE_URL)")
