@@ -11,7 +11,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
-from connections.kafka import kafka_config
+from infra.kafka_clients import kafka_config
 from schemas.events import DecisionRecord
 from schemas.settings import Settings
 

@@ -19,8 +19,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from prometheus_client import CollectorRegistry, Gauge
 from pydantic import BaseModel
 
-from connections.kafka import kafka_config
-from connections.security import KafkaSecurity
+from infra.kafka_clients import kafka_config
+from schemas.security import KafkaSecurity
 from schemas.errors import StackError
 
 __all__ = ["PartitionLag", "GroupLag", "LagMonitor", "LagMetrics"]

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from analytics.scope import Scope, nan_to_none
 from analytics.stats import PairedComparison, WinRate, bootstrap_mean_ci
-from connections.kafka import kafka_config
+from infra.kafka_clients import kafka_config
 from schemas.clickhouse import SCORES_TABLE
 from schemas.errors import InvalidEventError
 from schemas.events import OutcomeFeedback

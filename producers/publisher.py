@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from connections.kafka import kafka_config
-from connections.security import KafkaSecurity
+from infra.kafka_clients import kafka_config
+from schemas.security import KafkaSecurity
 from schemas.events import InferenceEvent
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from connections.security import KafkaSecurity
+from schemas.security import KafkaSecurity
 
 __all__ = ["Topics", "ensure_topics", "SCORED_INLINE_HEADER", "was_scored_inline"]
 
@@ -51,7 +51,7 @@ def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout_s: 
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from connections.kafka import kafka_config
+    from infra.kafka_clients import kafka_config
 
     admin = AdminClient(kafka_config(bootstrap, security))
     existing = set(admin.list_topics(timeout=timeout_s).topics)

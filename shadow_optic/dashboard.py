@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from analytics.reports.overview import ChallengerRow, LagSummary, Overview, RegisteredChallenger
-from connections.redis import redis_options
+from infra.redis_clients import redis_options
 from schemas.settings import Settings
 
 __all__ = ["bar", "score_bar", "health_glyph", "render", "collect_overview", "registered_challengers", "read_lag"]

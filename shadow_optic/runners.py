@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 
-from connections.security import ClickHouseSecurity
+from schemas.security import ClickHouseSecurity
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from shadow_optic.sim_model import SimModelConfig
@@ -29,7 +29,8 @@ def run_gateway(settings: Settings) -> None:
         logging.getLogger(__name__).warning("could not check Kafka topics (%s); serving anyway, events are "
                                             "buffered and sent once Kafka answers", exc)
     with EventPublisher(settings.kafka_bootstrap, settings.topics.requests, settings.publisher_buffer_bytes,
-                        capture_config=CaptureConfig.from_settings(settings), security=settings.kafka_security) as pub:
+                        capture_config=CaptureConfig.from_settings(settings.capture),
+                        security=settings.kafka_security) as pub:
         app = create_gateway(settings, pub)
         # Keep-alive longer than clients' pools expect, so connections are reused, not re-opened.
         uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
@@ -90,7 +91,8 @@ def _exit_unless_stopped_within(timeout_s: float) -> None:
 
 
 def _migrate(clickhouse_url: str, security: ClickHouseSecurity | None = None) -> None:
-    from schemas.clickhouse import connect, migrate
+    from schemas.clickhouse import migrate
+    from infra.clickhouse import connect
 
     client = connect(clickhouse_url, security)
     try:

@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 from schemas.errors import ConfigError
-from schemas.settings import ChallengerConfig, Settings
+from schemas.settings import AccessSettings, ChallengerConfig, ModelSettings, ScoringSettings, Settings
 
 __all__ = ["AllowedHosts"]
 
@@ -46,10 +46,16 @@ class AllowedHosts:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AllowedHosts":
-        if settings.challenger_allowed_hosts is not None:
-            return cls(settings.challenger_allowed_hosts)
-        named = [c.base_url for c in settings.challengers]
-        named += [url for url in (settings.judge_base_url, settings.embedding_base_url) if url]
+        return cls.from_sections(settings.access, settings.models, settings.scoring)
+
+    @classmethod
+    def from_sections(cls, access: AccessSettings, models: ModelSettings,
+                      scoring: ScoringSettings | None) -> "AllowedHosts":
+        if access.challenger_allowed_hosts is not None:
+            return cls(access.challenger_allowed_hosts)
+        named = [c.base_url for c in models.challengers]
+        if scoring is not None:
+            named += [url for url in (scoring.judge_base_url, scoring.embedding_base_url) if url]
         return cls([_host_port(url)[0] for url in named], loopback=True,
                    source="the default (SHADOW_CHALLENGER_ALLOWED_HOSTS unset: loopback and the hosts of "
                           "SHADOW_CHALLENGERS, the judge and the embeddings URLs)")
@@ -78,7 +84,7 @@ class AllowedHosts:
     def check_challenger(self, config: ChallengerConfig) -> None:
         self.check(config.base_url, f"challenger {config.name!r}")
 
-    def check_scoring_endpoints(self, settings: Settings) -> None:
+    def check_scoring_endpoints(self, settings: ScoringSettings) -> None:
         """The judge and the embeddings endpoint receive prompts and answers too."""
         if settings.judge_base_url:
             self.check(settings.judge_base_url, "the judge (SHADOW_JUDGE_BASE_URL)")

@@ -25,7 +25,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pydantic import BaseModel, ValidationError
 
-from connections.kafka import kafka_config
+from infra.kafka_clients import kafka_config
 from schemas.dead_letter import DeadLetter
 from schemas.errors import InvalidEventError, StackError
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult

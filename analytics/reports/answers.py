@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ValidationError
 
-from connections.kafka import kafka_config
-from connections.security import KafkaSecurity
+from infra.kafka_clients import kafka_config
+from infra.topic_ranges import offsets_by_time, read_ranges
 from schemas.errors import StackError
 from schemas.events import ShadowResult
-from schemas.topic_ranges import offsets_by_time, read_ranges
+from schemas.security import KafkaSecurity
 
 __all__ = ["AnswerScan", "fetch_answers"]
 

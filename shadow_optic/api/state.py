@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from analytics.champion import ChampionRegistry
 from analytics.drift_cache import DriftCache
-from connections.redis import redis_options
+from infra.redis_clients import redis_options
 from schemas.errors import ConfigError
 from schemas.settings import Settings
 from stream_agents.allowed_hosts import AllowedHosts
@@ -47,7 +47,7 @@ class ApiState:
         self._lag_lock = threading.Lock()  # one AdminClient + probe consumer, one reader at a time
 
     async def open(self) -> "ApiState":
-        from schemas.clickhouse import connect
+        from infra.clickhouse import connect
 
         self.clickhouse = await run_in_threadpool(connect, self.settings.clickhouse_url,
                                                     self.settings.clickhouse_security)

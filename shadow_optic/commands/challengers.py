@@ -11,7 +11,7 @@ import sys
 import json
 import os
 
-from connections.redis import redis_options
+from infra.redis_clients import redis_options
 from schemas.errors import ConfigError
 from schemas.settings import ChallengerConfig, Settings
 

@@ -9,8 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connections.kafka import kafka_config
-from connections.security import KafkaSecurity
+from infra.kafka_clients import kafka_config
+from schemas.security import KafkaSecurity
 from schemas.errors import StackError
 from shadow_optic.stack.processes import ManagedProcess, start_process, wait_until
 

@@ -17,12 +17,14 @@ from typing import Literal
 
 from pydantic import BaseModel, SecretStr
 
-from schemas.clickhouse import connect, migrate, redact_url
+from infra.clickhouse import connect, redact_url
+from schemas.clickhouse import migrate
+
 from schemas.errors import ConfigError, StackError
 from schemas.settings import Settings
 from shadow_optic.stack.kafka_broker import ensure_kafka_jars, start_kafka, wait_for_kafka
 from shadow_optic.stack.processes import ManagedProcess, ensure_port_free, free_port, start_process, wait_until
-from connections.security import KafkaSecurity
+from schemas.security import KafkaSecurity
 from shadow_optic.stack.redis_server import start_redis, wait_for_redis
 from shadow_optic.stack.secure import KAFKA_CLIENT_USER, SecureMaterial, ensure_secure_material
 
@@ -129,7 +131,9 @@ class LocalStack:
                     self._wait_ready(info, timeout_s)
                     log(f"started {name} at {info.url} in {time.monotonic() - began:.1f}s")
                 state.services[name] = info
-            migrate_client = connect(state.services["clickhouse"].url)
+            clickhouse = state.services["clickhouse"]
+            # The stack's own ClickHouse takes no login; a server of yours gets SHADOW_CLICKHOUSE_USERNAME/_PASSWORD.
+            migrate_client = connect(clickhouse.url, self._settings.clickhouse_security if clickhouse.external else None)
             try:
                 migrate(migrate_client)
             finally:

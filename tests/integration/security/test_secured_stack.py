@@ -15,7 +15,7 @@ import redis
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from connections.kafka import kafka_config
+from infra.kafka_clients import kafka_config
 from schemas.clickhouse import connect
 from shadow_optic.child_env import settings_env
 from shadow_optic.stack.processes import free_port, wait_until

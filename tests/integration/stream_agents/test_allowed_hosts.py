@@ -9,7 +9,7 @@ import sys
 import pytest
 import redis.asyncio as aioredis
 
-from connections.redis import redis_options
+from infra.redis_clients import redis_options
 from shadow_optic.child_env import settings_env
 from shadow_optic.stack.processes import free_port, wait_until
 from stream_agents.registry import ChallengerRegistry, registry_prefix

@@ -59,7 +59,8 @@ def test_the_registry_refuses_a_challenger_outside_before_writing():
 def test_the_worker_skips_a_registered_challenger_outside_with_a_log_line_and_a_metric(caplog):
     settings = Settings(challenger_allowed_hosts=["127.0.0.1:8001"])
     metrics = WorkerMetrics()
-    stage = ReplayStage(settings, http=None, claims=None, limiter=None, metrics=metrics)  # type: ignore[arg-type]
+    stage = ReplayStage(settings.worker, settings.models, http=None, claims=None, limiter=None,  # type: ignore[arg-type]
+                        metrics=metrics, allowed=AllowedHosts.from_settings(settings))
     caplog.set_level(logging.ERROR)
     stage.set_challengers([_challenger("inside", "http://127.0.0.1:8001/v1"),
                            _challenger("outside", "http://127.0.0.1:8002/v1")])
@@ -68,6 +69,11 @@ def test_the_worker_skips_a_registered_challenger_outside_with_a_log_line_and_a_
     value = metrics.registry.get_sample_value("shadow_challenger_outside_allowed_hosts_total",
                                               {"challenger": "outside"})
     assert value == 1.0
+    # Without an explicit list (the stage's default): loopback and the configured challengers' hosts.
+    default = ReplayStage(Settings().worker, Settings().models, http=None, claims=None, limiter=None,  # type: ignore[arg-type]
+                          metrics=WorkerMetrics())
+    default.set_challengers([_challenger("local", "http://127.0.0.1:9/v1"), _challenger("far", "http://far.example/v1")])
+    assert list(default._active) == ["local"]
 
 
 def test_a_backfill_to_a_host_outside_is_refused_before_reading_anything():

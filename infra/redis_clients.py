@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from connections.security import RedisSecurity
+from schemas.security import RedisSecurity
 
 __all__ = ["redis_options"]
 

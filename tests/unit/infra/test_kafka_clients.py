@@ -1,4 +1,4 @@
-"""Every Kafka client's configuration comes from connections.kafka, for each security protocol."""
+"""Every Kafka client's configuration comes from infra.kafka_clients, for each security protocol."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from connections.kafka import faust_credentials, kafka_config, tls_context
-from connections.security import KafkaSecurity
+from infra.kafka_clients import faust_credentials, kafka_config, tls_context
+from schemas.security import KafkaSecurity
 from schemas.errors import ConfigError
 from shadow_optic.stack.secure import ensure_secure_material
 
 REPO = Path(__file__).resolve().parents[3]
-PRODUCT_PACKAGES = ("producers", "stream_agents", "analytics", "schemas", "shadow_optic", "connections")
+PRODUCT_PACKAGES = ("producers", "stream_agents", "analytics", "schemas", "shadow_optic", "infra")
 
 
 @pytest.fixture(scope="module")
@@ -97,5 +97,5 @@ def test_no_module_builds_a_kafka_client_config_itself():
     """One place: a client built with its own "bootstrap.servers" would miss SASL and TLS."""
     offenders = [str(path.relative_to(REPO)) for package in PRODUCT_PACKAGES for path in (REPO / package).rglob("*.py")
                  if '"bootstrap.servers"' in path.read_text(encoding="utf-8")
-                 and path != REPO / "connections" / "kafka.py"]
+                 and path != REPO / "infra" / "kafka_clients.py"]
     assert offenders == []

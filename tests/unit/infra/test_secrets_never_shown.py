@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from connections.redis import redis_options
+from infra.redis_clients import redis_options
 from schemas.settings import Settings
 from shadow_optic.cli import main
 from shadow_optic.stack.launcher import SecuredAccess, ServiceInfo

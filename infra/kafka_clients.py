@@ -1,7 +1,7 @@
 """The one place a Kafka client's configuration is made: confluent-kafka (producer, consumer, admin) and
 Faust/aiokafka (the worker) get bootstrap servers, SASL and TLS from here, never on their own.
 
-tests/unit/connections/test_kafka.py checks that no other module of the product writes
+tests/unit/infra/test_kafka_clients.py checks that no other module of the product writes
 "bootstrap.servers" itself.
 """
 
@@ -11,7 +11,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
-from connections.security import KafkaSecurity
+from schemas.security import KafkaSecurity
 from schemas.errors import ConfigError
 
 __all__ = ["kafka_config", "faust_credentials", "tls_context"]
