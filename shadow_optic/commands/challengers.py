@@ -81,7 +81,7 @@ def _record(settings: Settings, kind: str, name: str, verdict: str, evidence: di
     import getpass
 
     from analytics.history import new_decision, record_decision
-    from schemas.clickhouse import connect
+    from infra.clickhouse import connect
 
     who = f"{getpass.getuser()}@cli"
     record = new_decision(settings.app_name, kind, name, verdict, f"{kind} with the CLI by {who}", evidence=evidence,

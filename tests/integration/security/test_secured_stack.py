@@ -15,8 +15,8 @@ import redis
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from infra.clickhouse import connect
 from infra.kafka_clients import kafka_config
-from schemas.clickhouse import connect
 from shadow_optic.child_env import settings_env
 from shadow_optic.stack.processes import free_port, wait_until
 from tests.integration.conftest import DATA_DIR, REPO_ROOT, challenger, http_json, wait_for_rows
