@@ -32,6 +32,8 @@ class _CaptureCollector(Collector):
         simple = [
             ("shadow_gateway_published", "Events handed to the Kafka publisher", outcomes.get("published", 0)),
             ("shadow_gateway_sampled_out", "Exchanges not mirrored by sampling", outcomes.get("sampled_out", 0)),
+            ("shadow_gateway_opted_out", "Exchanges of opted-out tenants (SHADOW_GATEWAY_OPT_OUT_TENANTS), never "
+             "mirrored", outcomes.get("opted_out", 0)),
             ("shadow_gateway_dropped", "Events dropped: publisher buffer full or event too large",
              outcomes.get("dropped", 0)),
             ("shadow_gateway_capture_errors", "Exchanges that could not be turned into an event",

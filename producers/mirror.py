@@ -46,6 +46,7 @@ _SETTING_OF = {
     "sample_ratios": "gateway_sample_ratios",
     "sample_keys": "gateway_sample_keys",
     "tenant_header": "gateway_tenant_header",
+    "opt_out_tenants": "gateway_opt_out_tenants",
     "no_replay_header": "gateway_no_replay_header",
     "tag_header_prefix": "gateway_tag_header_prefix",
     "side_effect_routes": "gateway_side_effect_routes",
@@ -75,6 +76,7 @@ class CaptureConfig(BaseModel):
     sample_ratios: dict[str, float] = _as_setting("sample_ratios")
     sample_keys: list[str] = _as_setting("sample_keys")
     tenant_header: str = _as_setting("tenant_header")
+    opt_out_tenants: list[str] = _as_setting("opt_out_tenants")
     no_replay_header: str = _as_setting("no_replay_header")
     tag_header_prefix: str = _as_setting("tag_header_prefix")
     side_effect_routes: list[str] = _as_setting("side_effect_routes")
@@ -94,6 +96,7 @@ class CaptureConfig(BaseModel):
 class CaptureOutcome(StrEnum):
     PUBLISHED = "published"
     SAMPLED_OUT = "sampled_out"
+    OPTED_OUT = "opted_out"  # the tenant is on SHADOW_GATEWAY_OPT_OUT_TENANTS: never published
     DROPPED = "dropped"  # the publisher's buffer was full
     FAILED = "failed"  # the exchange could not be turned into an event (counted, logged)
 
@@ -181,6 +184,9 @@ class Mirror:
             ts_request = ts_response - timedelta(milliseconds=latency_ms or 0.0)
         body = _loads(request)
         tenant = tenant or lower.get(cfg.tenant_header.lower()) or None
+        if tenant is not None and tenant in cfg.opt_out_tenants:
+            self.counters.record(CaptureOutcome.OPTED_OUT)
+            return CaptureResult(outcome=CaptureOutcome.OPTED_OUT)
         event_id = new_event_id(ts_request)
         key = self.sampling.key(lower, body, tenant, event_id)
         if not self.sampling.decide(route, key):

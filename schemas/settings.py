@@ -245,6 +245,8 @@ class CaptureSettings(_Section):
     gateway_sample_keys: list[str] = Field(
         default_factory=lambda: ["header:x-shadow-sample-key", "body:user", "tenant", "request_id"])
     gateway_tenant_header: str = "x-shadow-tenant"
+    # Privacy: tenants whose traffic is never mirrored (not published, not sampled, not counted as an event).
+    gateway_opt_out_tenants: list[str] = Field(default_factory=list, description="tenants never mirrored")
     gateway_no_replay_header: str = "x-shadow-no-replay"
     gateway_tag_header_prefix: str = "x-shadow-tag-"
     gateway_side_effect_routes: list[str] = Field(default_factory=list)
