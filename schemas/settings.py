@@ -144,6 +144,9 @@ class ConnectionSettings(_Section):
     topic_prefix: str = ""
     topic_partitions: int = Field(4, ge=1)
     consumer_group: str = "shadow-optic"
+    # Privacy: how long events are kept, in one place: the topics' retention.ms and a TTL on every ClickHouse
+    # table of events and figures (infra/retention.py); unset: the broker's default and no TTL.
+    retention_days: float | None = Field(None, gt=0, description="days the topics and ClickHouse rows are kept")
     kafka_session_timeout_s: float = Field(30.0, ge=6, description="how soon a dead worker's partitions move")
 
     # --- connection security: SASL/TLS and credentials, turned into each client's configuration in one place

@@ -45,6 +45,8 @@ def run_worker(settings: Settings) -> None:
     ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions,
                   security=settings.kafka_security)
     _migrate(settings.clickhouse_url, settings.clickhouse_security)  # a ClickHouse of the user's own may be empty
+    if settings.retention_days is not None:  # SHADOW_RETENTION_DAYS: topics and tables, from one setting
+        _apply_retention(settings)
     app = create_app(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per challenger call is noise
     timeout_s = settings.shutdown_timeout_s
@@ -88,6 +90,21 @@ def _exit_unless_stopped_within(timeout_s: float) -> None:
     _exit_timer = threading.Timer(timeout_s, exit_now)
     _exit_timer.daemon = True  # a stop that finishes in time is not held up by it
     _exit_timer.start()
+
+
+def _apply_retention(settings: Settings) -> None:
+    from infra.clickhouse import connect
+    from infra.retention import apply_table_ttl, apply_topic_retention
+
+    apply_topic_retention(settings.kafka_bootstrap, settings.topics.all(), settings.retention_days,
+                          settings.kafka_security)
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
+    try:
+        tables = apply_table_ttl(client, settings.retention_days)
+    finally:
+        client.close()
+    logging.getLogger(__name__).info("retention %g days: retention.ms on %d topics, TTL on %s",
+                                     settings.retention_days, len(settings.topics.all()), ", ".join(tables))
 
 
 def _migrate(clickhouse_url: str, security: ClickHouseSecurity | None = None) -> None:
