@@ -145,9 +145,13 @@ class ConnectionSettings(_Section):
     topic_partitions: int = Field(4, ge=1)
     consumer_group: str = "shadow-optic"
     # Privacy: how long events are kept, in one place: the topics' retention.ms and a TTL on every ClickHouse
-    # table of events and figures (infra/retention.py); unset: the broker's default and no TTL.
+    # table of events and figures (infra/retention.py); unset: nothing is changed (the broker's default applies).
     retention_days: float | None = Field(None, gt=0, description="days the topics and ClickHouse rows are kept")
     kafka_session_timeout_s: float = Field(30.0, ge=6, description="how soon a dead worker's partitions move")
+
+    # A ClickHouse cluster: migrations make Replicated tables ON CLUSTER behind Distributed tables of the same
+    # names (schemas/clickhouse/cluster.py); unset: one server.
+    clickhouse_cluster: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="cluster name in remote_servers")
 
     # --- connection security: SASL/TLS and credentials, turned into each client's configuration in one place
     # (infra/kafka_clients.py, infra/redis_clients.py, infra/clickhouse.py; README: Production security) ---

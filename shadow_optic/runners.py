@@ -44,7 +44,8 @@ def run_worker(settings: Settings) -> None:
 
     ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions,
                   security=settings.kafka_security)
-    _migrate(settings.clickhouse_url, settings.clickhouse_security)  # a ClickHouse of the user's own may be empty
+    # a ClickHouse of the user's own may be empty
+    _migrate(settings.clickhouse_url, settings.clickhouse_security, settings.clickhouse_cluster)
     if settings.retention_days is not None:  # SHADOW_RETENTION_DAYS: topics and tables, from one setting
         _apply_retention(settings)
     app = create_app(settings)
@@ -107,13 +108,13 @@ def _apply_retention(settings: Settings) -> None:
                                      settings.retention_days, len(settings.topics.all()), ", ".join(tables))
 
 
-def _migrate(clickhouse_url: str, security: ClickHouseSecurity | None = None) -> None:
+def _migrate(clickhouse_url: str, security: ClickHouseSecurity | None = None, cluster: str | None = None) -> None:
     from schemas.clickhouse import migrate
     from infra.clickhouse import connect
 
     client = connect(clickhouse_url, security)
     try:
-        migrate(client)
+        migrate(client, cluster)
     finally:
         client.close()
 

@@ -60,7 +60,7 @@ async def _rescore(settings: Settings, since, until, batch_size, progress, timeo
         "enable.auto.commit": False, "enable.partition.eof": False, "fetch.max.bytes": 16 * 1024 * 1024}))
     client = connect(settings.clickhouse_url, settings.clickhouse_security)
     try:
-        migrate(client)  # the new columns must exist before rows carrying them arrive
+        migrate(client, settings.clickhouse_cluster)  # the new columns must exist before rows carrying them arrive
         ranges = offsets_by_time(consumer, topic, since, until, timeout_s)
         async with Scorer(settings.scoring, settings.connections) as scorer:
             report = RescoreReport(scorer_version=scorer.version, partitions=len(ranges))

@@ -99,3 +99,12 @@ def test_no_module_builds_a_kafka_client_config_itself():
                  if '"bootstrap.servers"' in path.read_text(encoding="utf-8")
                  and path != REPO / "infra" / "kafka_clients.py"]
     assert offenders == []
+
+
+def test_a_multi_broker_bootstrap_list_reaches_every_client():
+    import faust
+    from faust.transport.drivers.aiokafka import server_list
+
+    assert kafka_config("b-1:9096,b-2:9096,b-3:9096", None)["bootstrap.servers"] == "b-1:9096,b-2:9096,b-3:9096"
+    app = faust.App("probe", broker="kafka://b-1:9096,b-2:9096,b-3:9096")  # as stream_agents/app.py builds it
+    assert server_list(app.conf.broker, 9092) == ["b-1:9096", "b-2:9096", "b-3:9096"]
