@@ -70,3 +70,16 @@ def test_redis_options_carry_auth_and_the_ca_only_for_rediss(tmp_path):
     assert redis_options("rediss://r:6380/0", with_ca.redis_security)["ssl_ca_certs"] == str(tmp_path / "ca.pem")
     assert "ssl_ca_certs" not in redis_options("redis://r:6379/0", with_ca.redis_security)  # plain connection class
     assert redis_options("redis://r:6379/0", None) == {}
+
+
+def test_child_processes_get_the_credentials_and_tokens_through_their_environment(monkeypatch):
+    from shadow_optic.child_env import settings_env
+
+    settings = Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_username="svc", kafka_sasl_password=KAFKA_PW,
+                        redis_password=REDIS_PW, api_tokens=[{"name": "ops", "role": "admin", "token": "t" * 24}])
+    for key, value in settings_env(settings, base={}).items():
+        monkeypatch.setenv(key, value)
+    rebuilt = Settings()
+    assert rebuilt.kafka_sasl_password.get_secret_value() == KAFKA_PW
+    assert rebuilt.redis_password.get_secret_value() == REDIS_PW
+    assert rebuilt.api_tokens[0].token.get_secret_value() == "t" * 24 and rebuilt.api_tokens[0].role == "admin"
