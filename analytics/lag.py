@@ -20,8 +20,8 @@ from prometheus_client import CollectorRegistry, Gauge
 from pydantic import BaseModel
 
 from infra.kafka_clients import kafka_config
-from schemas.security import KafkaSecurity
 from schemas.errors import StackError
+from schemas.security import KafkaSecurity
 
 __all__ = ["PartitionLag", "GroupLag", "LagMonitor", "LagMetrics"]
 

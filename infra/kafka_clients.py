@@ -11,8 +11,8 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.security import KafkaSecurity
 from schemas.errors import ConfigError
+from schemas.security import KafkaSecurity
 
 __all__ = ["kafka_config", "faust_credentials", "tls_context"]
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from infra.kafka_clients import kafka_config
-from schemas.security import KafkaSecurity
 from schemas.events import InferenceEvent
+from schemas.security import KafkaSecurity
 
 if TYPE_CHECKING:
     from producers.mirror import CaptureConfig, CaptureResult, Mirror

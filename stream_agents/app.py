@@ -13,11 +13,11 @@ import faust
 
 from infra.kafka_clients import faust_credentials
 from schemas.settings import Settings
-from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.agents.pipeline import Pipeline, require_services
 from stream_agents.agents.replay import replay_agent
 from stream_agents.agents.scoring import scoring_agent
 from stream_agents.agents.sink import SinkGauges, sink_agent
+from stream_agents.allowed_hosts import AllowedHosts
 
 __all__ = ["create_app"]
 

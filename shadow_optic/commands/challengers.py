@@ -12,7 +12,7 @@ import json
 import os
 
 from infra.redis_clients import redis_options
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, InvalidRequestError, NotFoundError
 from schemas.settings import ChallengerConfig, Settings
 
 
@@ -20,7 +20,7 @@ def _config_from_args(args: argparse.Namespace) -> ChallengerConfig:
     if args.json_config:
         return ChallengerConfig.model_validate_json(args.json_config)
     if not (args.name and args.base_url and args.model):
-        raise ConfigError("challengers add needs NAME --base-url URL --model MODEL (or --json '{...}')")
+        raise InvalidRequestError("challengers add needs NAME --base-url URL --model MODEL (or --json '{...}')")
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
@@ -64,10 +64,10 @@ async def _act(args: argparse.Namespace, settings: Settings) -> int:
             _record(settings, "deploy", config.name, "deployed", config.model_dump(mode="json", exclude={"api_key"}))
             return 0
         if not args.name:
-            raise ConfigError("challengers remove needs NAME")
+            raise InvalidRequestError("challengers remove needs NAME")
         await registry.seed(settings.challengers)
         if not await registry.remove(args.name):
-            raise ConfigError(f"no challenger named {args.name!r} in the registry")
+            raise NotFoundError(f"no challenger named {args.name!r} in the registry")
         print(f"removed {args.name} (registry version {await registry.version()})")
         _record(settings, "remove", args.name, "removed", {})
         if any(c.name == args.name for c in settings.challengers):

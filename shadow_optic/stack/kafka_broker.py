@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infra.kafka_clients import kafka_config
-from schemas.security import KafkaSecurity
 from schemas.errors import StackError
+from schemas.security import KafkaSecurity
 from shadow_optic.stack.processes import ManagedProcess, start_process, wait_until
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ from infra.clickhouse import connect, redact_url
 from schemas.clickhouse import migrate
 
 from schemas.errors import ConfigError, StackError
+from schemas.security import KafkaSecurity
 from schemas.settings import Settings
 from shadow_optic.stack.kafka_broker import ensure_kafka_jars, start_kafka, wait_for_kafka
 from shadow_optic.stack.processes import ManagedProcess, ensure_port_free, free_port, start_process, wait_until
-from schemas.security import KafkaSecurity
 from shadow_optic.stack.redis_server import start_redis, wait_for_redis
 from shadow_optic.stack.secure import KAFKA_CLIENT_USER, SecureMaterial, ensure_secure_material
 

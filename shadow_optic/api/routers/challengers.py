@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from analytics.reports.overview import health_mark, recent_health
-from schemas.errors import ConfigError
+from schemas.errors import NotFoundError
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
 from schemas.settings import ChallengerConfig
 from shadow_optic.api.auth import Principal, actor, require_role
@@ -35,10 +35,7 @@ async def _record(state: ApiState, kind: str, name: str, verdict: str, who: str,
 
 
 async def _config(state: ApiState, name: str) -> ChallengerConfig:
-    try:
-        return await state.challengers.get(name)
-    except ConfigError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    return await state.challengers.get(name)  # NotFoundError: 404
 
 
 @router.get("", response_model=list[ChallengerConfig], dependencies=Reader, summary="Registered challengers (API keys masked)")
@@ -65,7 +62,7 @@ async def deploy(who: Admin, state: State, config: ChallengerConfig, response: R
 async def remove(who: Admin, state: State, name: str) -> RemoveResult:
     await state.challengers.seed(state.settings.challengers)  # writes only if the configured list changed
     if not await state.challengers.remove(name):
-        raise HTTPException(404, f"no challenger named {name!r} in the registry")
+        raise NotFoundError(f"no challenger named {name!r} in the registry")
     await _record(state, "remove", name, "removed", actor(who, "api"), {})
     return RemoveResult(name=name, removed=True, registry_version=await state.challengers.version())
 

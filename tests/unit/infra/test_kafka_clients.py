@@ -9,8 +9,8 @@ import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from infra.kafka_clients import faust_credentials, kafka_config, tls_context
-from schemas.security import KafkaSecurity
 from schemas.errors import ConfigError
+from schemas.security import KafkaSecurity
 from shadow_optic.stack.secure import ensure_secure_material
 
 REPO = Path(__file__).resolve().parents[3]
