@@ -40,7 +40,7 @@ def new_decision(app: str, kind: str, challenger: str, verdict: str, reason: str
 def _publish(settings: Settings, record: DecisionRecord) -> None:
     from confluent_kafka import Producer
 
-    from schemas.topics import ensure_topics
+    from infra.kafka_clients import ensure_topics
 
     topic = settings.topics.decisions
     ensure_topics(settings.kafka_bootstrap, [topic], settings.topic_partitions, security=settings.kafka_security)

@@ -52,7 +52,7 @@ def publish_feedback(settings: Settings, records: Iterable[OutcomeFeedback]) -> 
     """Send feedback to the shadow.feedback topic (keyed by event id) for `consume_feedback` to store."""
     from confluent_kafka import Producer
 
-    from schemas.topics import ensure_topics
+    from infra.kafka_clients import ensure_topics
 
     topic = settings.topics.feedback
     ensure_topics(settings.kafka_bootstrap, [topic], settings.topic_partitions, security=settings.kafka_security)

@@ -34,13 +34,13 @@ from pathlib import Path
 
 from bench_gateway_load import cpu_seconds
 from bench_worker_common import Children, bench_stack, challenger, run_settings, wait_rows
+from infra.clickhouse import connect
+from infra.http_transport import AiohttpTransport
+from infra.kafka_clients import ensure_topics
 from producers.publisher import EventPublisher
 from schemas.clickhouse import SCORES_TABLE
-from infra.http_transport import AiohttpTransport
-from infra.clickhouse import connect
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
 from schemas.settings import Settings
-from schemas.topics import ensure_topics
 from stream_agents.challenger_client import ChallengerClient
 from stream_agents.scoring.record import score_result
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns

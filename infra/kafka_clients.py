@@ -14,7 +14,7 @@ from typing import Any
 from schemas.errors import ConfigError
 from schemas.security import KafkaSecurity
 
-__all__ = ["kafka_config", "faust_credentials", "tls_context"]
+__all__ = ["kafka_config", "faust_credentials", "tls_context", "ensure_topics"]
 
 _PLAINTEXT = KafkaSecurity()
 
@@ -83,3 +83,24 @@ def faust_credentials(security: KafkaSecurity | None) -> Any:
     if security.uses_tls:
         return faust.SSLCredentials(tls_context(security))
     return None
+
+
+def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout_s: float = 30.0,
+                  security: KafkaSecurity | None = None) -> list[str]:
+    """Create the topics that do not exist yet (replication 1 locally, the broker default elsewhere)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(kafka_config(bootstrap, security))
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    wanted = [NewTopic(name, num_partitions=partitions) for name in names if name not in existing]
+    created = []
+    if wanted:
+        for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
+            try:
+                future.result(timeout=timeout_s)
+                created.append(name)
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process won the race
+                    raise
+    return created

@@ -18,8 +18,7 @@ __all__ = ["TIME_COLUMNS", "KEPT_TABLES", "retained_tables", "apply_table_ttl", 
            "retention_ms"]
 
 TIME_COLUMNS = ("ts_request", "ts", "minute", "bucket", "hour")
-KEPT_TABLES = frozenset({"shadow_decisions", "shadow_alerts", "shadow_schema_migrations",
-                         "shadow_evidence_watermark"})
+KEPT_TABLES = frozenset({"shadow_decisions", "shadow_alerts", "shadow_schema_migrations", "shadow_watermarks"})
 
 
 def retention_ms(days: float) -> int:
@@ -43,12 +42,47 @@ def retained_tables(client: Client) -> list[tuple[str, str]]:
     return found
 
 
-def apply_table_ttl(client: Client, days: float) -> list[str]:
-    """Set the TTL (rows older than `days` are dropped at merges); returns the tables changed."""
-    seconds = int(days * 24 * 3600)
+def _split_rules(ttl: str) -> list[str]:
+    rules, depth, start = [], 0, 0
+    for i, char in enumerate(ttl):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            rules.append(ttl[start:i].strip())
+            start = i + 1
+    rules.append(ttl[start:].strip())
+    return [rule for rule in rules if rule]
+
+
+def _own_rules(client: Client, table: str, column: str) -> list[str] | None:
+    """The table's TTL rules other than the retention rule this module sets (e.g. a table's own clean-up);
+    None when the table has no TTL at all."""
+    text = str(client.command(f"SHOW CREATE TABLE {table}")).replace("\\n", "\n")
+    ttl_at = text.find("\nTTL ")
+    if ttl_at < 0:
+        return None
+    ttl = text[ttl_at + len("\nTTL "):]
+    end = ttl.find("\nSETTINGS")
+    ttl = ttl if end < 0 else ttl[:end]
+    ours = f"toDateTime({column}) + toIntervalSecond("
+    return [rule for rule in _split_rules(ttl) if not rule.startswith(ours)]
+
+
+def apply_table_ttl(client: Client, days: float | None) -> list[str]:
+    """Rows older than `days` are dropped at merges (None: the retention rule is taken away again); a table's
+    own TTL rules are kept beside it. Returns the tables changed."""
     tables = retained_tables(client)
     for table, column in tables:
-        client.command(f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + INTERVAL {seconds} SECOND")
+        own = _own_rules(client, table, column)
+        rules = list(own or [])
+        if days is not None:
+            rules.append(f"toDateTime({column}) + toIntervalSecond({int(days * 24 * 3600)})")
+        if rules:
+            client.command(f"ALTER TABLE {table} MODIFY TTL {', '.join(rules)}")
+        elif own is not None:  # only our rule was there
+            client.command(f"ALTER TABLE {table} REMOVE TTL")
     return [table for table, _ in tables]
 
 

@@ -7,9 +7,9 @@ import os
 import signal
 import threading
 
+from infra.kafka_clients import ensure_topics
 from schemas.security import ClickHouseSecurity
 from schemas.settings import Settings
-from schemas.topics import ensure_topics
 from shadow_optic.sim_model import SimModelConfig
 
 __all__ = ["run_gateway", "run_worker", "run_sim_model"]
@@ -109,8 +109,8 @@ def _apply_retention(settings: Settings) -> None:
 
 
 def _migrate(clickhouse_url: str, security: ClickHouseSecurity | None = None, cluster: str | None = None) -> None:
-    from schemas.clickhouse import migrate
     from infra.clickhouse import connect
+    from schemas.clickhouse import migrate
 
     client = connect(clickhouse_url, security)
     try:

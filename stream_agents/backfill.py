@@ -186,8 +186,8 @@ class _Reader:
 def pinned_event_ids(clickhouse_url: str, challenger: str, ts_from: datetime | None,
                      ts_to: datetime | None, security: ClickHouseSecurity | None = None) -> set[str]:
     """Event ids the earlier challenger has rows for (any status: it saw them), near the window."""
-    from schemas.clickhouse import SCORES_TABLE
     from infra.clickhouse import connect
+    from schemas.clickhouse import SCORES_TABLE
 
     client = connect(clickhouse_url, security)
     try:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from infra.kafka_clients import ensure_topics
 from infra.retention import apply_table_ttl, apply_topic_retention, retained_tables, retention_ms, topic_retention
-from schemas.topics import ensure_topics
 from shadow_optic.child_env import settings_env
 from shadow_optic.stack.processes import wait_until
 from tests.integration.conftest import REPO_ROOT
@@ -86,12 +86,16 @@ def test_retention_is_set_on_the_topics_and_as_a_ttl_on_the_tables(pipeline_sett
 
     tables = dict(retained_tables(clickhouse))
     assert tables["shadow_scores"] == "ts_request" and "shadow_decisions" not in tables
-    # The shared test database: a century, so no other test's rows expire; removed again below.
+    # The shared test database: a century, so no other test's rows expire; taken away again below.
     try:
         changed = apply_table_ttl(clickhouse, 36500)
         assert set(changed) == set(tables)
-        for table in changed:
-            assert "TTL" in clickhouse.command(f"SHOW CREATE TABLE {table}"), table
+        for table, column in tables.items():
+            assert f"toDateTime({column}) + toIntervalSecond({36500 * 86400})" in \
+                clickhouse.command(f"SHOW CREATE TABLE {table}"), table
+        # A table's own clean-up rule stays beside the retention rule.
+        assert "span_hours = 0" in clickhouse.command("SHOW CREATE TABLE shadow_evidence_hourly")
     finally:
-        for table in tables:
-            clickhouse.command(f"ALTER TABLE {table} REMOVE TTL")
+        apply_table_ttl(clickhouse, None)
+    assert "toIntervalSecond" not in clickhouse.command("SHOW CREATE TABLE shadow_scores")
+    assert "span_hours = 0" in clickhouse.command("SHOW CREATE TABLE shadow_evidence_hourly")
