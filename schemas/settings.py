@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import Topics
@@ -50,11 +50,17 @@ class ChallengerConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    base_url: str = Field("", description="OpenAI-compatible base URL, e.g. http://host:8000/v1 (not for kind python)")
     model: str
-    kind: Literal["chat", "completion", "json"] = Field(
+    kind: Literal["chat", "completion", "json", "python"] = Field(
         "chat", description="chat: POST {base_url}/chat/completions; completion: {base_url}/completions; "
-                            "json: POST the request's params to base_url as is")
+                            "json: POST the request's params to base_url as is; python: call `target` in process")
+    target: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+                               description="kind python: package.module:callable, loaded once per worker")
+    executor: Literal["inline", "thread", "process"] = Field(
+        "inline", description="kind python, sync callables: on the worker's loop (inline), in a thread, or in "
+                              "the worker's process pool (CPU-bound models; SHADOW_PYTHON_CHALLENGER_PROCESSES)")
+    max_batch: int = Field(64, ge=1, description="kind python, batch-aware callables: most requests per call")
     timeout_s: float = Field(30.0, gt=0)
     api_key: SecretStr | None = None
     control: bool = Field(False, description="The production model asked again: measures the noise floor")
@@ -65,6 +71,14 @@ class ChallengerConfig(BaseModel):
     budget_usd: float | None = Field(None, ge=0, description="spend cap per budget_period across all workers")
     budget_period: Literal["hour", "day", "month"] = "day"
     allocation_share: float = Field(1.0, ge=0, description="weight in a fixed split of a shared budget")
+
+    @model_validator(mode="after")
+    def _where_it_runs(self) -> ChallengerConfig:
+        if self.kind == "python" and not self.target:
+            raise ValueError(f"challenger {self.name!r} is kind python: set target to package.module:callable")
+        if self.kind != "python" and not self.base_url:
+            raise ValueError(f"challenger {self.name!r} is kind {self.kind}: set base_url (the model's URL)")
+        return self
 
 
 class Settings(BaseSettings):
@@ -108,6 +122,8 @@ class Settings(BaseSettings):
                                           "overrides the built-in list prices (BUILTIN_PRICES)")
     replay_batch_size: int = Field(64, ge=1)
     replay_concurrency: int = Field(32, ge=1)
+    python_challenger_processes: int = Field(2, ge=1, description="processes in the pool that runs python "
+                                             "challengers with executor=process (one pool per worker)")
     # Score each replayed batch in the replay agent (one Kafka hop and one decode of every result
     # fewer); the scoring agent then only scores results that arrive unscored (backfills).
     score_in_replay: bool = True

@@ -270,6 +270,7 @@ def create_app(settings: Settings) -> faust.App:
             finally:
                 readiness.agents_started.discard("replay")
                 follower.cancel()
+                stage.close()
 
     async def record_evidence(evidence: EvidenceStore, records: list[ScoredRecord]) -> None:
         if settings.replay_allocation != "thompson":

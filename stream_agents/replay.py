@@ -23,6 +23,7 @@ from stream_agents.challenger_client import ChallengerClient
 from stream_agents.claims import ClaimOutcome, ClaimStore, abandoned_result
 from stream_agents.limits import AdmissionOutcome, RateLimiter, SpendLimits
 from stream_agents.metrics import WorkerMetrics
+from stream_agents.python_challenger import PythonChallengerClient, PythonPools
 
 __all__ = ["ActiveChallenger", "ReplayStage"]
 
@@ -55,7 +56,12 @@ class ReplayStage:
         self._active: dict[str, ActiveChallenger] = {}
         self._inflight: set[tuple[str, str]] = set()
         self.evidence: dict[str, Evidence] = {}
+        self._pools = PythonPools(settings.python_challenger_processes)  # python challengers, executor=process
         self.set_challengers(settings.challengers)
+
+    def close(self) -> None:
+        """Stop the process pools of python challengers (if any started)."""
+        self._pools.close()
 
     # --- challengers ---------------------------------------------------------------------------
 
@@ -78,9 +84,12 @@ class ReplayStage:
                                  budget_usd=config.budget_usd, budget_period=config.budget_period,
                                  shared_budget_usd=None if config.control else s.replay_shared_budget_usd,
                                  shared_period=s.replay_shared_budget_period)
-            client = ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
-                                      retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
-                                      price=s.challenger_price(config))
+            if config.kind == "python":
+                client: ChallengerClient = PythonChallengerClient(config, self._pools, s.challenger_price(config))
+            else:
+                client = ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
+                                          retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
+                                          price=s.challenger_price(config))
             active[config.name] = ActiveChallenger(config, client, breaker, limits)
         self._active = active
         self.metrics.challengers.set(len(active))

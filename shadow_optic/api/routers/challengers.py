@@ -56,8 +56,9 @@ async def remove(state: State, name: str) -> RemoveResult:
 
 
 async def _probe(state: ApiState, config: ChallengerConfig) -> tuple[bool | None, int | None, float | None, str | None]:
-    if config.kind == "json":
-        return None, None, None, None  # a JSON model server has no standard route to probe without a real call
+    if config.kind in ("json", "python"):
+        # A JSON model server has no standard route to probe without a real call; a python one has no URL.
+        return None, None, None, None
     headers = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"} if config.api_key else {}
     started = time.perf_counter()
     try:
