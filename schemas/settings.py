@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     gateway_connect_timeout_s: float = Field(5.0, gt=0)
     gateway_max_connections: int = Field(512, ge=1)
     gateway_max_capture_bytes: int = Field(1024 * 1024, ge=1024, description="longer answers are cut in the event")
+    gateway_mirror_max_per_s: float | None = Field(None, gt=0, description="hard cap on mirrored events per second "
+                                                   "per route, after sampling; over it dropped and counted")
+    gateway_mirror_max_per_s_routes: dict[str, float] = Field(default_factory=dict, description="route -> cap")
+    gateway_mirror_cap_shared: bool = Field(False, description="one cap for all gateways, through Redis")
+    gateway_capture_queue: int = Field(10_000, ge=0, description="exchanges waiting for the capture thread; "
+                                       "full: dropped and counted. 0: capture on the serving loop")
     gateway_follow_champion: bool = Field(True, description="serve chat/completions from the promoted champion")
     gateway_champion_poll_s: float = Field(5.0, gt=0, description="how often the champion registry is read")
 

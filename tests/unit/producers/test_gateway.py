@@ -17,9 +17,16 @@ def settings(**extra) -> Settings:
                     gateway_json_routes={"/score": "http://upstream/classify"}, **extra)
 
 
+def gateway(cfg: Settings, recording: RecordingPublisher, transport: httpx.AsyncBaseTransport):
+    """The gateway; reading `recording.events` waits for its capture thread to be idle."""
+    app = create_gateway(cfg, recording, transport=transport)
+    recording.capture_queue = app.state.capture_queue
+    return app
+
+
 @pytest.fixture
 def client(recording: RecordingPublisher, transport: httpx.ASGITransport):
-    with TestClient(create_gateway(settings(), recording, transport=transport)) as test_client:
+    with TestClient(gateway(settings(), recording, transport=transport)) as test_client:
         yield test_client
 
 
@@ -104,7 +111,7 @@ def test_unreachable_upstream_is_a_502(recording) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    with TestClient(create_gateway(settings(), recording, transport=httpx.MockTransport(refuse))) as client:
+    with TestClient(gateway(settings(), recording, transport=httpx.MockTransport(refuse))) as client:
         response = client.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 502 and response.json()["error"]["type"] == "upstream_error"
 
@@ -120,7 +127,7 @@ def test_metrics_count_requests_published_and_redactions(client) -> None:
 
 def test_sampling_per_route_from_settings(recording, transport) -> None:
     cfg = settings(gateway_sample_ratios={"/v1/chat/completions": 0.0})
-    with TestClient(create_gateway(cfg, recording, transport=transport)) as client:
+    with TestClient(gateway(cfg, recording, transport=transport)) as client:
         assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
         assert client.post("/v1/completions", json={"model": "m", "prompt": "p"}).status_code == 200
         assert "shadow_gateway_sampled_out_total 1.0" in client.get("/metrics").text
