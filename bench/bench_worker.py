@@ -41,11 +41,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench_gateway_load import cpu_seconds
-from bench_worker_common import REPO, Children, bench_stack, challenger, run_settings, wait_rows
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its packages and `bench.`
 
-sys.path.insert(0, str(REPO))  # `bench.bench_sklearn_model`, as the worker imports it
-from producers.publisher import EventPublisher
+from bench_gateway_load import cpu_seconds  # noqa: E402
+from bench_worker_common import Children, bench_stack, challenger, run_settings, wait_rows  # noqa: E402
+from producers.publisher import EventPublisher  # noqa: E402
 from schemas.clickhouse import SCORES_TABLE, connect
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
 from schemas.http_transport import AiohttpTransport
