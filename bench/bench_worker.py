@@ -10,7 +10,7 @@ scikit-learn challenger, scaling over worker processes, and freshness; all in on
    process, running and warm (one event processed first); then N events are published at once.
    Rate = N / (last row - first publish); CPU per event = the consumer process's utime+stime / N.
    The ratios printed (RATIO lines) are medians over the rounds.
-   Both use the same HTTP engine (httpx API over schemas.http_transport.AiohttpTransport).
+   Both use the same HTTP engine (httpx API over infra.http_transport.AiohttpTransport).
    The challenger is `fixed` (bench_worker_responder.py: a bare asyncio responder, a few tens of µs
    per call, so the figure is the worker's) or `sim` (the sim model, Starlette/uvicorn).
    The floor: a bare aiohttp client (uvloop, its own process) calling the same challenger, with
@@ -45,11 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: 
 
 from bench_gateway_load import cpu_seconds  # noqa: E402
 from bench_worker_common import Children, bench_stack, challenger, run_settings, wait_rows  # noqa: E402
+from infra.clickhouse import connect  # noqa: E402
+from infra.http_transport import AiohttpTransport  # noqa: E402
 from producers.publisher import EventPublisher  # noqa: E402
-from schemas.clickhouse import SCORES_TABLE, connect
-from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
-from schemas.http_transport import AiohttpTransport
-from schemas.settings import ChallengerConfig, Settings
+from schemas.clickhouse import SCORES_TABLE  # noqa: E402
+from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest  # noqa: E402
+from schemas.settings import ChallengerConfig, Settings  # noqa: E402
 from schemas.topics import ensure_topics
 from stream_agents.challenger_client import ChallengerClient
 from stream_agents.scoring.record import score_result

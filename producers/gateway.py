@@ -32,6 +32,7 @@ from producers.mirror import CaptureConfig, CaptureQueue, Mirror, RedisCapLeases
 from producers.publisher import EventPublisher
 from producers.streaming import StreamCapture
 from producers.upstream import UpstreamClient, UpstreamTable, forward_headers, response_headers
+from schemas.redis_keys import namespace
 from schemas.settings import Settings
 
 __all__ = ["create_gateway", "openai_error"]
@@ -55,41 +56,44 @@ class _BadRequest(Exception):
 def create_gateway(settings: Settings, publisher: EventPublisher,
                    transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     """The gateway app; `transport` replaces the network to the upstreams (tests only)."""
-    upstreams = UpstreamTable(settings)
-    mirror = Mirror(CaptureConfig.from_settings(settings), publisher)
+    gateway = settings.gateway
+    upstreams = UpstreamTable(gateway)
+    mirror = Mirror(CaptureConfig.from_settings(settings.capture), publisher)
     # Capture runs on its own thread (bounded queue), off the serving loop; 0 keeps it on the loop.
-    capture_queue = CaptureQueue(mirror, settings.gateway_capture_queue) if settings.gateway_capture_queue else None
+    capture_queue = CaptureQueue(mirror, gateway.gateway_capture_queue) if gateway.gateway_capture_queue else None
     capture = capture_queue.submit if capture_queue is not None else mirror.capture
     metrics = GatewayMetrics(mirror, publisher, capture_queue)
-    api_key = settings.production_api_key.get_secret_value() if settings.production_api_key else None
+    api_key = gateway.production_api_key.get_secret_value() if gateway.production_api_key else None
     state: dict[str, UpstreamClient] = {}
 
     follower: list[ChampionFollower] = []  # empty unless following the champion registry
-    tag_prefix = settings.gateway_tag_header_prefix.lower()
+    tag_prefix = settings.capture.gateway_tag_header_prefix.lower()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with UpstreamClient(settings, transport) as client, AsyncExitStack() as stack:
+        async with UpstreamClient(gateway, transport) as client, AsyncExitStack() as stack:
             state["client"] = client
             if capture_queue is not None:
                 capture_queue.start()
                 stack.callback(capture_queue.close)
-            if settings.gateway_mirror_cap_shared and settings.redis_url:
+            if gateway.gateway_mirror_cap_shared and settings.redis_url:
                 import redis
 
                 shared = redis.Redis.from_url(settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2)
                 stack.callback(shared.close)
-                mirror.cap.shared = RedisCapLeases(shared, f"{settings.topic_prefix}shadow")
-            if settings.gateway_follow_champion and settings.redis_url:
+                mirror.cap.shared = RedisCapLeases(shared, namespace(settings.topic_prefix))
+            if gateway.gateway_follow_champion and settings.redis_url:
                 redis = await stack.enter_async_context(aioredis.from_url(settings.redis_url))
-                follower.append(ChampionFollower(settings, redis))
+                follower.append(ChampionFollower(redis, champion_key_prefix=settings.champion_key_prefix,
+                                                 app=settings.app_name, topic_prefix=settings.topic_prefix,
+                                                 poll_s=gateway.gateway_champion_poll_s))
                 task = asyncio.create_task(follower[0].run())
                 stack.callback(task.cancel)
             yield
 
     async def read_json(request: Request) -> tuple[bytes, object]:
         """The body, checked: size (before and while reading), content type, JSON syntax."""
-        limit = settings.max_body_bytes
+        limit = gateway.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise _BadRequest(openai_error(413, f"request body is {declared} bytes; the limit is {limit} "

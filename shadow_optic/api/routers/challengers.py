@@ -101,6 +101,9 @@ async def test_call(state: State, name: str, body: TestCallRequest) -> TestCallR
     from stream_agents.challenger_client import ChallengerClient
 
     config = await _config(state, name)
+    if config.kind == "python":
+        raise HTTPException(422, f"{name} is an in-process challenger ({config.target}): it runs inside the worker, "
+                                 "not the API; call the callable directly to try it")
     if config.kind != "json" and not (body.prompt or body.messages):
         raise HTTPException(422, "give a prompt or messages to send")
     messages = list(body.messages) or ([ChatMessage(role="user", content=body.prompt)] if config.kind == "chat" else [])
