@@ -146,7 +146,10 @@ def is_refusal(text: str) -> bool:
     full = None
     words = " ".join(head.lower().split())
     for pattern, clues in zip(_REFUSAL_PATTERNS, _REFUSAL_CLUES):
-        if not any(clue in words for clue in clues):
+        for clue in clues:
+            if clue in words:
+                break
+        else:
             continue  # this pattern cannot match: spare the search
         m = pattern.search(head)
         if m is None:
@@ -207,10 +210,14 @@ def _reject_constant(name: str) -> None:
     raise ValueError(name)
 
 
+# What a JSON text can start with once NaN and Infinity are rejected (_reject_constant).
+_JSON_START = frozenset('{["-0123456789tfn')
+
+
 def _parses_strict(s: str) -> bool:
     s = s.strip()
-    if not s:
-        return False
+    if not s or s[0] not in _JSON_START:
+        return False  # cannot parse: spares the exception
     try:
         json.loads(s, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
