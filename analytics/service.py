@@ -13,7 +13,7 @@ from analytics.history import PublishOutcome, new_decision, record_decision
 from analytics.promotion import Verdict, cheapest_passing, decide
 from analytics.scope import Scope, latest_scorer_version
 from analytics.staleness import LagCheck, LagStatus, stale_reason
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError, NotFoundError
 from schemas.settings import Settings
 
 __all__ = ["PromotionReport", "ActionResult", "verdicts", "promote", "rollback", "decision_scope"]
@@ -74,8 +74,9 @@ def promote(client: Client, settings: Settings, registry: ChampionRegistry, app:
     chosen = next((v for v in report.verdicts if v.challenger == challenger), None) if challenger else \
         next((v for v in report.verdicts if v.challenger == report.recommended), None)
     if chosen is None:
-        raise ConfigError(f"no challenger {challenger!r} scored for app {app!r}" if challenger else
-                          f"no challenger of app {app!r} has a promote verdict; see `shadow-optic verdict`")
+        if challenger:
+            raise NotFoundError(f"no challenger {challenger!r} scored for app {app!r}")
+        raise InvalidRequestError(f"no challenger of app {app!r} has a promote verdict; see `shadow-optic verdict`")
     allowed = chosen.verdict == "promote" or (force and chosen.verdict in ("promote", "manual_review"))
     reason = (f"{chosen.verdict} with score {chosen.score:.1f}" + (" (forced by operator)" if force else "")
               if allowed else f"refused: verdict is {chosen.verdict} (score {chosen.score:.1f}); "
