@@ -320,13 +320,24 @@ def _print_latency(results: dict[str, list[float]], args: argparse.Namespace) ->
     # so a slow spell of the machine hits the four modes of a round alike).
     share = [(r["gateway, mirroring on"] - r["gateway, mirroring off"]) / r["gateway, mirroring on"] * 100
              for r in rounds]
-    overhead = [(r["gateway, mirroring off"] - r["direct"]) / max(r[BARE] - r["direct"], 1e-6) for r in rounds]
+    # A round whose bare-proxy p99 is not above the direct one's (the p99 of a few hundred requests moves
+    # by more than the proxy adds) has no overhead to divide by: such rounds are counted, not used.
+    usable = [r for r in rounds if r[BARE] - r["direct"] > 0.1]
+    overhead = [(r["gateway, mirroring off"] - r["direct"]) / (r[BARE] - r["direct"]) for r in usable]
+    spread = {name: max(r[name] for r in rounds) - min(r[name] for r in rounds) for name in rounds[0]}
     print(f"  per round, mirroring's share of end-to-end p99 (%): {', '.join(f'{x:+.2f}' for x in share)}")
-    print(f"  per round, gateway overhead / bare proxy overhead (p99): {', '.join(f'{x:.2f}' for x in overhead)}")
+    print(f"  per round, gateway overhead / bare proxy overhead (p99): {', '.join(f'{x:.2f}' for x in overhead)}"
+          f" ({len(rounds) - len(usable)} of {len(rounds)} rounds left out: bare p99 not above direct)")
+    print(f"  noise: p99 of the same mode moved by {', '.join(f'{k} {v:.1f} ms' for k, v in spread.items())} "
+          "across rounds")
     print(f"  RATIO mirroring adds {statistics.median(share):+.2f} % of end-to-end p99 (median of {len(rounds)} "
           f"rounds; target <= 1 %)")
-    print(f"  RATIO gateway overhead = {statistics.median(overhead):.2f}x the bare proxy's (p99, median of "
-          f"{len(rounds)} rounds; target <= 1.3x)")
+    if overhead:
+        print(f"  RATIO gateway overhead = {statistics.median(overhead):.2f}x the bare proxy's (p99, median of "
+              f"{len(overhead)} rounds; target <= 1.3x)")
+    print(f"  pooled over all rounds: gateway overhead {f99 - d99:+.2f} ms vs bare {b99 - d99:+.2f} ms p99 "
+          f"= {(f99 - d99) / (b99 - d99) if b99 > d99 else float('nan'):.2f}x; mirroring "
+          f"{(n99 - f99) / n99 * 100:+.2f} % of end-to-end p99")
     if rss:
         print(f"  mirroring gateway RSS under load: first {rss[0]:.0f} MB, last {rss[-1]:.0f} MB, "
               f"max {max(rss):.0f} MB over {len(rss)} samples")
