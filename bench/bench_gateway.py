@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -170,6 +171,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; ratios are their median")
     parser.add_argument("--connections", type=int, default=10, help="closed-loop clients (~50 req/s each)")
     parser.add_argument("--think-ms", type=float, default=20.0)
+    parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the mirroring gateway to this file")
     parser.add_argument("--capture-queue", type=int, default=10_000,
                         help="SHADOW_GATEWAY_CAPTURE_QUEUE of both gateways (0: capture on the serving loop)")
     parser.add_argument("--capture-calls", type=int, default=20_000)
@@ -269,6 +271,12 @@ async def _latency_rounds(targets: dict[str, int], args: argparse.Namespace, gat
     rss: list[float] = []
     for name, port in targets.items():  # warm-up: connections, JIT-less but caches and pools
         await http_load(port, "/v1/chat/completions", REQUEST, args.connections, 1.5)
+    spy = None
+    if args.profile:  # py-spy samples the mirroring gateway over all rounds (bench/profile_summary.py)
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(gateway_pid), "--format", "raw", "-o",
+                                str(args.profile), "--nonblocking", "--rate", "250"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await asyncio.sleep(1.0)
     for round_no in range(args.rounds):
         per_round.append({})
         for name, port in targets.items():
@@ -284,6 +292,9 @@ async def _latency_rounds(targets: dict[str, int], args: argparse.Namespace, gat
             per_round[-1][name] = percentile(sorted(lat), 99)
             print(f"  round {round_no + 1} {name:<24} {len(lat) / args.seconds:6.0f} req/s  "
                   f"p50 {percentile(sorted(lat), 50):6.2f} ms  p99 {percentile(sorted(lat), 99):6.2f} ms", flush=True)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
     results["_rss"] = rss
     results["_rounds"] = per_round  # type: ignore[assignment]
     for name, (seconds, requests) in cpu.items():
