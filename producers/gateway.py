@@ -73,15 +73,15 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with UpstreamClient(gateway, transport) as client, AsyncExitStack() as stack:
             state["client"] = client
-            if capture_queue is not None:
-                capture_queue.start()
-                stack.callback(capture_queue.close)
             if gateway.gateway_mirror_cap_shared and settings.redis_url:
                 import redis
 
                 shared = redis.Redis.from_url(settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2)
                 stack.callback(shared.close)
                 mirror.cap.shared = RedisCapLeases(shared, namespace(settings.topic_prefix))
+            if capture_queue is not None:
+                capture_queue.start()
+                stack.callback(capture_queue.close)  # first out: drains while the shared cap's client is open
             if gateway.gateway_follow_champion and settings.redis_url:
                 redis = await stack.enter_async_context(aioredis.from_url(settings.redis_url))
                 follower.append(ChampionFollower(redis, champion_key_prefix=settings.champion_key_prefix,

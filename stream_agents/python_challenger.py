@@ -31,7 +31,8 @@ import json
 import time
 import typing
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any
 
@@ -141,6 +142,12 @@ class PythonPools:
             self._pools[target] = pool
         return pool
 
+    def discard(self, target: str) -> None:
+        """Forget a broken pool (a pool process died): the next call starts a new one."""
+        pool = self._pools.pop(target, None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
@@ -235,9 +242,14 @@ class PythonChallengerClient(ChallengerClient):
                 return list(await fn(inputs))
             return [await fn(x) for x in inputs]
         if executor == "process":
+            target = self.config.target or ""
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pools.pool(self.config.target or ""),
-                                              functools.partial(_call_in_pool, self.config.target, self._batch, inputs))
+            try:
+                return await loop.run_in_executor(self._pools.pool(target),
+                                                  functools.partial(_call_in_pool, target, self._batch, inputs))
+            except BrokenProcessPool:
+                self._pools.discard(target)  # these pairs fail (and count against the breaker); the next get a new pool
+                raise
         if executor == "thread":
             return await asyncio.to_thread(_call_local, fn, self._batch, inputs)
         return _call_local(fn, self._batch, inputs)

@@ -164,3 +164,20 @@ async def test_process_executor_runs_in_the_pool(models: str) -> None:
         assert int(first.result.response_text) == int(second.result.response_text) != os.getpid()
     finally:
         pools.close()
+
+
+async def test_a_broken_pool_is_replaced(models: str) -> None:
+    import os
+    import signal
+
+    pools = PythonPools(1)
+    try:
+        client = PythonChallengerClient(config(f"{models}:pid", executor="process"), pools)
+        first = await client.call(json_event(1))
+        os.kill(int(first.result.response_text), signal.SIGKILL)  # the pool process dies
+        broken = await client.call(json_event(1, 1))
+        assert broken.result.status is ShadowStatus.ERROR and broken.provider_fault
+        again = await client.call(json_event(1, 2))
+        assert again.result.status is ShadowStatus.OK and again.result.response_text != first.result.response_text
+    finally:
+        pools.close()
