@@ -366,7 +366,8 @@ def main() -> None:
               f"in batches of 64, {model_predict_us(1, 100):.0f} µs one at a time")
     for k, rate, cpu, free in scaling:
         print(f"scaling, {k} worker process(es), {max(4, k)} partitions: {rate:,.0f} ev/s ({cpu:.2f} ms CPU per event; "
-              f"{rate / scaling[0][1]:.2f}x one worker); {free:.1f} of {os.cpu_count()} cores free before")
+              f"{rate / scaling[0][1]:.2f}x {scaling[0][0]} worker process(es)); {free:.1f} of {os.cpu_count()} cores free "
+              "before")
     if fresh:
         p50 = statistics.median(fresh)
         p99 = fresh[min(len(fresh) - 1, int(len(fresh) * 0.99))]
