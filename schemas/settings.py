@@ -97,11 +97,17 @@ class ChallengerConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    base_url: str = Field("", description="OpenAI-compatible base URL, e.g. http://host:8000/v1 (not for kind python)")
     model: str
-    kind: Literal["chat", "completion", "json"] = Field(
+    kind: Literal["chat", "completion", "json", "python"] = Field(
         "chat", description="chat: POST {base_url}/chat/completions; completion: {base_url}/completions; "
-                            "json: POST the request's params to base_url as is")
+                            "json: POST the request's params to base_url as is; python: call `target` in process")
+    target: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+                               description="kind python: package.module:callable, loaded once per worker")
+    executor: Literal["inline", "thread", "process"] = Field(
+        "inline", description="kind python, sync callables: on the worker's loop (inline), in a thread, or in "
+                              "the worker's process pool (CPU-bound models; SHADOW_PYTHON_CHALLENGER_PROCESSES)")
+    max_batch: int = Field(64, ge=1, description="kind python, batch-aware callables: most requests per call")
     timeout_s: float = Field(30.0, gt=0)
     api_key: SecretStr | None = None
     control: bool = Field(False, description="The production model asked again: measures the noise floor")
@@ -112,6 +118,14 @@ class ChallengerConfig(BaseModel):
     budget_usd: float | None = Field(None, ge=0, description="spend cap per budget_period across all workers")
     budget_period: Literal["hour", "day", "month"] = "day"
     allocation_share: float = Field(1.0, ge=0, description="weight in a fixed split of a shared budget")
+
+    @model_validator(mode="after")
+    def _where_it_runs(self) -> ChallengerConfig:
+        if self.kind == "python" and not self.target:
+            raise ValueError(f"challenger {self.name!r} is kind python: set target to package.module:callable")
+        if self.kind != "python" and not self.base_url:
+            raise ValueError(f"challenger {self.name!r} is kind {self.kind}: set base_url (the model's URL)")
+        return self
 
 
 class ApiToken(BaseModel):
@@ -241,6 +255,9 @@ class GatewaySettings(_Section):
     gateway_max_connections: int = Field(512, ge=1)
     gateway_follow_champion: bool = Field(True, description="serve chat/completions from the promoted champion")
     gateway_champion_poll_s: float = Field(5.0, gt=0, description="how often the champion registry is read")
+    gateway_mirror_cap_shared: bool = Field(False, description="one mirror cap for all gateways, through Redis")
+    gateway_capture_queue: int = Field(10_000, ge=0, description="exchanges waiting for the capture thread; "
+                                       "full: dropped and counted. 0: capture on the serving loop")
 
 
 class CaptureSettings(_Section):
@@ -267,6 +284,9 @@ class CaptureSettings(_Section):
     gateway_pii_patterns: dict[str, str] = Field(default_factory=dict, description="name -> regex, masked as [NAME]")
     gateway_model_revs: dict[str, str] = Field(default_factory=dict, description="production model -> revision")
     gateway_max_capture_bytes: int = Field(1024 * 1024, ge=1024, description="longer answers are cut in the event")
+    gateway_mirror_max_per_s: float | None = Field(None, gt=0, description="hard cap on mirrored events per second "
+                                                   "per route, after sampling; over it dropped and counted")
+    gateway_mirror_max_per_s_routes: dict[str, float] = Field(default_factory=dict, description="route -> cap")
 
 
 class ModelSettings(_Section):
@@ -299,6 +319,8 @@ class WorkerSettings(_Section):
 
     replay_batch_size: int = Field(64, ge=1)
     replay_concurrency: int = Field(32, ge=1)
+    python_challenger_processes: int = Field(2, ge=1, description="processes in the pool that runs python "
+                                             "challengers with executor=process (one pool per worker)")
     # Score each replayed batch in the replay agent (one Kafka hop and one decode of every result
     # fewer); the scoring agent then only scores results that arrive unscored (backfills).
     score_in_replay: bool = True
@@ -454,6 +476,9 @@ class AccessSettings(_Section):
     # Where prompts may go: host or host:port patterns (fnmatch, e.g. "*.internal:8000"); unset = loopback, the
     # hosts of SHADOW_CHALLENGERS and the judge and embeddings URLs (stream_agents/allowed_hosts.py).
     challenger_allowed_hosts: list[str] | None = None
+    # In-process (kind python) challengers run code on the worker: the targets a registry write may name,
+    # as package.module:callable patterns (fnmatch); unset = the targets named at start in SHADOW_CHALLENGERS.
+    python_allowed_targets: list[str] | None = None
 
     @model_validator(mode="after")
     def _tokens_distinct(self) -> "AccessSettings":

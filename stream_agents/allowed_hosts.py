@@ -5,6 +5,10 @@ and a metric. Whoever can write the Redis registry must not be able to send mirr
 Patterns are `host` (any port) or `host:port`, with shell wildcards in the host (`*.models.internal`).
 Unset means: loopback, plus the hosts named at start in SHADOW_CHALLENGERS and in the judge and embeddings
 URLs. Set means exactly the list (add `127.0.0.1` / `localhost` yourself if loopback is wanted).
+
+In-process (kind python) challengers have no host but run code on the worker, so a registry write must not
+name any importable callable (`os:system`): their targets are held to SHADOW_PYTHON_ALLOWED_TARGETS, or, unset,
+to the targets named at start in SHADOW_CHALLENGERS.
 """
 
 from __future__ import annotations
@@ -39,10 +43,12 @@ def _is_loopback(host: str) -> bool:
 
 
 class AllowedHosts:
-    def __init__(self, patterns: list[str], loopback: bool = False, source: str = "SHADOW_CHALLENGER_ALLOWED_HOSTS"):
+    def __init__(self, patterns: list[str], loopback: bool = False, source: str = "SHADOW_CHALLENGER_ALLOWED_HOSTS",
+                 targets: list[str] | None = None):
         self.patterns = [p.strip().lower() for p in patterns if p.strip()]
         self.loopback = loopback
         self.source = source
+        self.targets = [t.strip() for t in targets or [] if t.strip()]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AllowedHosts":
@@ -51,12 +57,15 @@ class AllowedHosts:
     @classmethod
     def from_sections(cls, access: AccessSettings, models: ModelSettings,
                       scoring: ScoringSettings | None) -> "AllowedHosts":
+        targets = access.python_allowed_targets
+        if targets is None:
+            targets = [c.target for c in models.challengers if c.kind == "python" and c.target]
         if access.challenger_allowed_hosts is not None:
-            return cls(access.challenger_allowed_hosts)
-        named = [c.base_url for c in models.challengers]
+            return cls(access.challenger_allowed_hosts, targets=targets)
+        named = [c.base_url for c in models.challengers if c.kind != "python"]
         if scoring is not None:
             named += [url for url in (scoring.judge_base_url, scoring.embedding_base_url) if url]
-        return cls([_host_port(url)[0] for url in named], loopback=True,
+        return cls([_host_port(url)[0] for url in named], loopback=True, targets=targets,
                    source="the default (SHADOW_CHALLENGER_ALLOWED_HOSTS unset: loopback and the hosts of "
                           "SHADOW_CHALLENGERS, the judge and the embeddings URLs)")
 
@@ -81,8 +90,18 @@ class AllowedHosts:
                               f"never sent there. Add `{host}` or `{host}:{port}` to SHADOW_CHALLENGER_ALLOWED_HOSTS "
                               "if it is yours")
 
+    def allows_challenger(self, config: ChallengerConfig) -> bool:
+        if config.kind == "python":
+            return any(fnmatchcase(config.target or "", pattern) for pattern in self.targets)
+        return self.allows(config.base_url)
+
     def check_challenger(self, config: ChallengerConfig) -> None:
-        self.check(config.base_url, f"challenger {config.name!r}")
+        if config.kind != "python":
+            self.check(config.base_url, f"challenger {config.name!r}")
+        elif not self.allows_challenger(config):
+            raise ConfigError(f"challenger {config.name!r} would run {config.target} in the worker, which is not an "
+                              "allowed in-process target (SHADOW_PYTHON_ALLOWED_TARGETS, or unset: the targets named "
+                              "in SHADOW_CHALLENGERS at start). Add it to SHADOW_PYTHON_ALLOWED_TARGETS if it is yours")
 
     def check_scoring_endpoints(self, settings: ScoringSettings) -> None:
         """The judge and the embeddings endpoint receive prompts and answers too."""

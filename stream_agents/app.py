@@ -40,6 +40,11 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
         web_host="127.0.0.1",
         # Measured on this machine kind (DESIGN.md): +30 % and far less broker CPU.
         producer_linger=0.005,
+        # aiokafka's default batch (16 KB) holds ~6 results: each further send of a replay batch then
+        # waited for the previous Kafka request to drain (a timer and a round trip per ~6 messages;
+        # 10 % of the worker's CPU in the py-spy profile, bench/bench_worker.py --profile). 512 KB
+        # stays under the request cap (producer_max_request_size, 1,000,000 bytes).
+        producer_max_batch_size=512 * 1024,
         consumer_max_fetch_size=8 * 1024 * 1024,
         broker_max_poll_records=10000,
         consumer_auto_offset_reset="earliest",

@@ -71,6 +71,7 @@ def replay_agent(pipeline: Pipeline, models: ModelSettings, scoring: ScoringSett
                                            worker.stage_batch_seconds)
             finally:
                 follower.cancel()
+                stage.close()
 
     return replay
 

@@ -68,8 +68,9 @@ async def remove(who: Admin, state: State, name: str) -> RemoveResult:
 
 
 async def _probe(state: ApiState, config: ChallengerConfig) -> tuple[bool | None, int | None, float | None, str | None]:
-    if config.kind == "json":
-        return None, None, None, None  # a JSON model server has no standard route to probe without a real call
+    if config.kind in ("json", "python"):
+        # A JSON model server has no standard route to probe without a real call; a python one has no URL.
+        return None, None, None, None
     headers = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"} if config.api_key else {}
     started = time.perf_counter()
     try:
@@ -112,6 +113,9 @@ async def test_call(who: Admin, state: State, name: str, body: TestCallRequest) 
     from stream_agents.challenger_client import ChallengerClient
 
     config = await _config(state, name)
+    if config.kind == "python":
+        raise HTTPException(422, f"{name} is an in-process challenger ({config.target}): it runs inside the worker, "
+                                 "not the API; call the callable directly to try it")
     if config.kind != "json" and not (body.prompt or body.messages):
         raise HTTPException(422, "give a prompt or messages to send")
     messages = list(body.messages) or ([ChatMessage(role="user", content=body.prompt)] if config.kind == "chat" else [])

@@ -92,3 +92,21 @@ def test_a_judge_outside_stops_the_worker_at_start():
                         challenger_allowed_hosts=["models.internal"])
     with pytest.raises(ConfigError, match="the judge"):
         create_app(settings)
+
+
+def _python(name: str, target: str) -> ChallengerConfig:
+    return ChallengerConfig(name=name, kind="python", target=target, model=name)
+
+
+def test_python_targets_are_those_named_at_start_unless_listed():
+    named = _python("tree", "tests.models:predict")
+    allowed = AllowedHosts.from_settings(Settings(challengers=[named]))  # no host to resolve: no error
+    assert allowed.allows_challenger(named)
+    allowed.check_challenger(named)
+    intruder = _python("shell", "os:system")  # a registry write must not run arbitrary code on the worker
+    assert not allowed.allows_challenger(intruder)
+    with pytest.raises(ConfigError, match="SHADOW_PYTHON_ALLOWED_TARGETS"):
+        allowed.check_challenger(intruder)
+    listed = AllowedHosts.from_settings(Settings(python_allowed_targets=["models.*:predict"]))
+    assert listed.allows_challenger(_python("m", "models.fraud:predict"))
+    assert not listed.allows_challenger(named)  # a set list is exactly the list
