@@ -281,13 +281,14 @@ def check_feedback(record: OutcomeFeedback) -> None:
 
 
 class DecisionRecord(_Model):
-    """A verdict, promotion or rollback with its evidence (topic shadow.decisions, table shadow_decisions)."""
+    """A verdict, promotion, rollback or challenger deploy/remove with its evidence and who acted
+    (topic shadow.decisions, table shadow_decisions)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     decision_id: str
     ts: datetime
     app: str
-    kind: Literal["verdict", "promote", "rollback"]
+    kind: Literal["verdict", "promote", "rollback", "deploy", "remove"]  # deploy/remove: challenger registry changes
     challenger: str
     verdict: str
     score: float | None = None

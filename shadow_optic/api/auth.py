@@ -1,58 +1,91 @@
-"""Who may call the control API: bearer tokens from SHADOW_API_TOKENS, each with a name and roles.
+"""Bearer tokens for the control API, with three roles: read < review < admin.
 
-Roles are ordered read < review < admin: a role includes those below it. Tokens are compared in
-constant time. With no token configured the API stays open as before (it listens on loopback by
-default) and a caller is named by the `X-Shadow-Reviewer` header, so the review page still records
-who rated. A token never appears in a log line or an error.
+`require_role(role)` is a FastAPI dependency: it answers 401 (no or unknown token) or 403 (a token whose
+role is too low) in the API's ErrorBody format, and returns the `Principal` that acted, whose name goes
+into the history with every admin action. Tokens are compared in constant time (hmac.compare_digest),
+each one, so the time taken does not tell how much of a guess was right or which entry matched.
+
+Without any token configured (SHADOW_API_TOKENS unset) every call is allowed as the local operator:
+`shadow-optic api` then refuses to listen beyond loopback (shadow_optic/commands/api.py).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Annotated, Literal
 
-from fastapi import Header, HTTPException, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
-__all__ = ["Caller", "Role", "require_role"]
+from schemas.settings import ApiToken
+
+__all__ = ["Role", "Principal", "require_role", "SCHEME_NAME", "ROLE_EXTENSION", "LOCAL_OPERATOR"]
 
 Role = Literal["read", "review", "admin"]
-_RANK = {"read": 0, "review": 1, "admin": 2}
+_RANK: dict[str, int] = {"read": 0, "review": 1, "admin": 2}
+SCHEME_NAME = "BearerToken"
+ROLE_EXTENSION = "x-required-role"  # on each protected operation of the OpenAPI document
+LOCAL_OPERATOR = "local-operator"  # who acted when no tokens are configured (loopback only)
+
+_bearer = HTTPBearer(auto_error=False, scheme_name=SCHEME_NAME,
+                     description="`Authorization: Bearer <token>` from SHADOW_API_TOKENS; roles read < review < "
+                                 "admin, each operation's minimum in `x-required-role`")
 
 
-class Caller(BaseModel):
+class Principal(BaseModel):
+    """Who made a call: a token's name and role, or the local operator when the API has no tokens."""
+
     name: str
-    roles: list[str]
+    role: Role
     authenticated: bool
 
 
-def _match(settings, presented: str) -> Caller | None:
+def _tokens(request: Request) -> list[ApiToken]:
+    return getattr(request.app.state, "api_tokens", [])
+
+
+def _match(tokens: list[ApiToken], presented: str) -> ApiToken | None:
+    presented_bytes = presented.encode()
     found = None
-    for entry in settings.api_tokens:
-        # Every token is compared (no early exit): the time taken does not tell which one matched.
-        if hmac.compare_digest(entry.token.get_secret_value().encode(), presented.encode()) and found is None:
-            found = Caller(name=entry.name, roles=list(entry.roles), authenticated=True)
+    for token in tokens:  # every entry compared, whatever matched before
+        if hmac.compare_digest(token.token.get_secret_value().encode(), presented_bytes):
+            found = token
     return found
 
 
-def require_role(role: Role) -> Callable[..., Caller]:
-    """A FastAPI dependency: the caller, if their token carries `role` (or a higher one); else 401/403."""
+@lru_cache(maxsize=None)
+def require_role(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """The dependency for operations that need at least `role`; one object per role (FastAPI reuses it)."""
+    if role not in _RANK:
+        raise ValueError(f"unknown role {role!r}: use read, review or admin")
 
-    def dependency(request: Request, authorization: Annotated[str | None, Header()] = None,
-                   x_shadow_reviewer: Annotated[str | None, Header()] = None) -> Caller:
-        settings = request.app.state.api.settings
-        if not settings.api_tokens:
-            name = (x_shadow_reviewer or "").strip()[:100] or "anonymous"
-            return Caller(name=name, roles=["admin"], authenticated=False)
-        scheme, _, token = (authorization or "").partition(" ")
-        caller = _match(settings, token.strip()) if scheme.lower() == "bearer" and token.strip() else None
-        if caller is None:
-            raise HTTPException(401, "a bearer token from SHADOW_API_TOKENS is required (Authorization: Bearer …)",
+    async def authorize(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                                  Depends(_bearer)]) -> Principal:
+        tokens = _tokens(request)
+        if not tokens:
+            return Principal(name=LOCAL_OPERATOR, role="admin", authenticated=False)
+        if credentials is None:
+            raise HTTPException(401, "this API needs `Authorization: Bearer <token>` (SHADOW_API_TOKENS)",
                                 headers={"WWW-Authenticate": "Bearer"})
-        if max(_RANK[r] for r in caller.roles) < _RANK[role]:
-            raise HTTPException(403, f"{caller.name} lacks the {role!r} role (has {', '.join(caller.roles)})")
-        return caller
+        token = _match(tokens, credentials.credentials)
+        if token is None:
+            raise HTTPException(401, "unknown token: use one of SHADOW_API_TOKENS",
+                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if _RANK[token.role] < _RANK[role]:
+            raise HTTPException(403, f"token {token.name!r} has role {token.role}; this operation needs {role}")
+        return Principal(name=token.name, role=token.role, authenticated=True)
 
-    return dependency
+    authorize.required_role = role  # type: ignore[attr-defined]  # read by create_api for the OpenAPI document
+    return authorize
 
+
+def actor(principal: Principal, claimed: str) -> str:
+    """Who is recorded in the history: the token's name; the body's `actor` only when the API has no tokens."""
+    return principal.name if principal.authenticated else claimed
+
+
+__all__ += ["actor"]

@@ -15,7 +15,7 @@ from schemas.settings import Settings
 def _clickhouse(settings: Settings):
     from infra.clickhouse import connect
 
-    client = connect(settings.clickhouse_url)
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
     try:
         yield client
     finally:
@@ -67,7 +67,8 @@ def _promote(args: argparse.Namespace, settings: Settings) -> int:
         if args.dry_run:
             report = verdicts(client, settings, _app(args, settings), lag_check=_lag_check(args))
             return _print(report, args.json, lambda: verdict_table(report, verbose=True))
-        registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix)
+        registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix,
+                                             settings.redis_security)
         result = promote(client, settings, registry, _app(args, settings), args.challenger, args.force, args.actor,
                          _lag_check(args))
     _print(result, args.json, lambda: action_line(result))
@@ -81,7 +82,8 @@ def _rollback(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = _resolved(settings)
     with _clickhouse(settings) as client:
-        registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix)
+        registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix,
+                                             settings.redis_security)
         result = rollback(client, settings, registry, _app(args, settings), args.to, args.reason, args.actor)
     return _print(result, args.json, lambda: action_line(result))
 

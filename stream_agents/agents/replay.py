@@ -24,6 +24,7 @@ from schemas.settings import ModelSettings, ScoringSettings
 from schemas.topics import SCORED_INLINE_HEADER
 from stream_agents.agents.pipeline import Pipeline, deliver
 from stream_agents.agents.scoring import record_evidence, score_until_done
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.claims import ClaimStore
 from stream_agents.evidence import EvidenceStore
 from stream_agents.limits import RateLimiter
@@ -39,8 +40,9 @@ log = logging.getLogger(__name__)
 EVIDENCE_REFRESH_S = 5.0  # how often Thompson allocation re-reads the pass/fail evidence
 
 
-def replay_agent(pipeline: Pipeline, models: ModelSettings,
-                 scoring: ScoringSettings) -> Callable[[faust.StreamT], Awaitable[None]]:
+def replay_agent(pipeline: Pipeline, models: ModelSettings, scoring: ScoringSettings,
+                 allowed: AllowedHosts | None = None) -> Callable[[faust.StreamT], Awaitable[None]]:
+    """`allowed`: SHADOW_CHALLENGER_ALLOWED_HOSTS; a registered challenger outside it is skipped, never called."""
     worker = pipeline.worker
 
     async def replay(stream: faust.StreamT) -> None:
@@ -54,7 +56,8 @@ def replay_agent(pipeline: Pipeline, models: ModelSettings,
                                 liveness_s=max(3.0, 4 * worker.worker_heartbeat_s))
             registry = ChallengerRegistry(redis, pipeline.prefix)
             evidence = EvidenceStore(redis, pipeline.prefix, worker.replay_pass_similarity)
-            stage = ReplayStage(worker, models, http, claims, RateLimiter(redis, pipeline.prefix), pipeline.metrics)
+            stage = ReplayStage(worker, models, http, claims, RateLimiter(redis, pipeline.prefix), pipeline.metrics,
+                                allowed=allowed)
             # Fail closed while Redis is unreachable: no admission, no call; claims make retries safe.
             await retry_forever(lambda: _start(pipeline, stage, claims, registry, models), "loading the challenger "
                                 "registry", logger=log)
@@ -68,6 +71,7 @@ def replay_agent(pipeline: Pipeline, models: ModelSettings,
                                            worker.stage_batch_seconds)
             finally:
                 follower.cancel()
+                stage.close()
 
     return replay
 

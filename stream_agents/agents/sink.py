@@ -21,7 +21,8 @@ def sink_agent(pipeline: Pipeline, clickhouse_url: str, gauges: SinkGauges,
     worker = pipeline.worker
 
     async def sink(stream: faust.StreamT) -> None:
-        score_sink = ScoreSink(lambda: connect(clickhouse_url), answers_ttl_days=answers_ttl_days)
+        score_sink = ScoreSink(lambda: connect(clickhouse_url, pipeline.connections.clickhouse_security),
+                               answers_ttl_days=answers_ttl_days)
         gauges.sink = score_sink
 
         async def batch_body(batch: list[EventT]) -> None:

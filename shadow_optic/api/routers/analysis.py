@@ -15,9 +15,10 @@ from analytics.service import PromotionReport, decision_scope, verdicts
 from analytics.windows import DriftQuery, DriftRow
 from schemas.errors import NotFoundError
 from schemas.events import DecisionRecord
+from shadow_optic.api.auth import require_role
 from shadow_optic.api.state import ApiState, api_state
 
-router = APIRouter(tags=["analysis"])
+router = APIRouter(tags=["analysis"], dependencies=[Depends(require_role("read"))])
 State = Annotated[ApiState, Depends(api_state)]
 LagCheck = Annotated[bool, Query(description="hold verdicts back while consumer lag makes the window stale")]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -20,14 +20,21 @@ from analytics.review_queue import (REASONS, Filters, build_queue, filter_values
                                     load_texts, shown_first)
 from schemas.errors import InvalidRequestError
 from schemas.events import PREFERENCE_POINTS, OutcomeFeedback
-from shadow_optic.api.auth import Caller, require_role
+from shadow_optic.api.auth import Principal, require_role
 from shadow_optic.api.review_page import render_review_page
 from shadow_optic.api.state import ApiState, api_state
 
 router = APIRouter(tags=["review"])
 State = Annotated[ApiState, Depends(api_state)]
-Reviewer = Annotated[Caller, Depends(require_role("review"))]
-Reader = Annotated[Caller, Depends(require_role("read"))]
+Reviewer = Annotated[Principal, Depends(require_role("review"))]
+Reader = Annotated[Principal, Depends(require_role("read"))]
+# Without tokens (loopback only) the page sends the name the reviewer typed; with tokens, the token names them.
+NamedBy = Annotated[str | None, Header(alias="X-Shadow-Reviewer", description="the reviewer's name when the API "
+                                       "has no tokens; ignored otherwise")]
+
+
+def _reviewer(principal: Principal, named: str | None) -> str:
+    return principal.name if principal.authenticated else (named or "").strip()[:100]
 # The HTML routes answer errors as JSON too, like every route.
 _JSON_ERRORS = {code: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
                 for code in (400, 401, 403, 500, 503)}
@@ -90,52 +97,58 @@ async def review_page(state: State, challenger: str = "", route: str = "", tenan
 
 
 @router.get("/review/queue", response_model=ReviewQueue, summary="The next pairs for this reviewer, blind")
-async def review_queue(state: State, caller: Reviewer, app: str | None = None, challenger: str = "", route: str = "",
-                       tenant: str = "", limit: Annotated[int, Query(ge=1, le=200)] = 20) -> ReviewQueue:
+async def review_queue(state: State, principal: Reviewer, named: NamedBy = None, app: str | None = None,
+                       challenger: str = "", route: str = "", tenant: str = "",
+                       limit: Annotated[int, Query(ge=1, le=200)] = 20) -> ReviewQueue:
+    caller = _reviewer(principal, named)
+    if not caller:
+        raise InvalidRequestError("the queue is per reviewer: type your name on the page (X-Shadow-Reviewer) "
+                                  "or use a token from SHADOW_API_TOKENS")
     name = state.app_name(app)
     filters = Filters(challenger=challenger, route=route, tenant=tenant)
-    candidates, rated = await state.ch(load_candidates, name, caller.name, filters)
-    queue = build_queue(candidates, limit, state.settings.review_random_share, seed=caller.name)
+    candidates, rated = await state.ch(load_candidates, name, caller, filters)
+    queue = build_queue(candidates, limit, state.settings.review_random_share, seed=caller)
     texts = await state.ch(load_texts, name, [(q.candidate.event_id, q.candidate.challenger) for q in queue])
     items = []
     for q in queue:
         c = q.candidate
         request, production, challenger_answer = texts.get((c.event_id, c.challenger), ("", "", ""))
-        first = shown_first(caller.name, c.event_id, c.challenger)
+        first = shown_first(caller, c.event_id, c.challenger)
         left, right = (production, challenger_answer) if first == "production" else (challenger_answer, production)
         left_html, right_html = highlight_pair(left, right)
         items.append(ReviewItem(event_id=c.event_id, challenger=c.challenger, route=c.route, tenant=c.tenant,
                                 reason=q.reason, reason_text=REASONS[q.reason], request=request,
                                 left=Side(html=left_html), right=Side(html=right_html)))
     values = await state.ch(filter_values, name)
-    return ReviewQueue(reviewer=caller.name, items=items, remaining=len(candidates), rated_by_you=rated,
+    return ReviewQueue(reviewer=caller, items=items, remaining=len(candidates), rated_by_you=rated,
                        random_share=state.settings.review_random_share, filters=values)
 
 
 @router.post("/review/ratings", response_model=RatingAccepted,
              summary="Rate one pair (left/right as shown to you, or tie): published to shadow.feedback")
-async def rate(state: State, caller: Reviewer, body: RatingRequest) -> RatingAccepted:
-    if caller.name == "anonymous":
-        raise InvalidRequestError("a rating needs a reviewer's name: set SHADOW_API_TOKENS (the token's name) or send "
-                          "X-Shadow-Reviewer")
+async def rate(state: State, principal: Reviewer, body: RatingRequest, named: NamedBy = None) -> RatingAccepted:
+    caller = _reviewer(principal, named)
+    if not caller:
+        raise InvalidRequestError("a rating needs a reviewer's name: type it on the page (X-Shadow-Reviewer) or "
+                                  "use a token from SHADOW_API_TOKENS")
     # The order is recomputed here, never taken from the page: the page only knows left and right.
-    first = shown_first(caller.name, body.event_id, body.challenger)
+    first = shown_first(caller, body.event_id, body.challenger)
     other = "challenger" if first == "production" else "production"
     preferred = {"left": first, "right": other, "tie": "tie"}[body.choice]
     ratings = {first: body.rating_left, other: body.rating_right}
     record = OutcomeFeedback(event_id=body.event_id, subject=body.challenger, kind="preference",
                              value=PREFERENCE_POINTS[preferred], source="review", ts=datetime.now(UTC),
-                             reviewer=caller.name, shown_first=first, queue_reason=body.queue_reason,
+                             reviewer=caller, shown_first=first, queue_reason=body.queue_reason,
                              rating_production=ratings["production"], rating_challenger=ratings["challenger"],
                              note=body.note)
     await state.publish_feedback(record)
-    return RatingAccepted(published=True, reviewer=caller.name, preferred=preferred,  # type: ignore[arg-type]
+    return RatingAccepted(published=True, reviewer=caller, preferred=preferred,  # type: ignore[arg-type]
                           shown_first=first)
 
 
 @router.get("/review/calibration.html", response_class=HTMLResponse, responses=_JSON_ERRORS,
             summary="The calibration table as an HTML fragment (the review page refreshes it)")
-async def calibration_fragment(state: State, _caller: Reader, app: str | None = None) -> HTMLResponse:
+async def calibration_fragment(state: State, _principal: Reader, app: str | None = None) -> HTMLResponse:
     found = await state.ch(gather_calibration, state.app_name(app), state.settings.judge_min_kappa,
                            state.settings.judge_calibration_min_pairs)
     return HTMLResponse(calibration_table(list(found.values())))
@@ -143,7 +156,7 @@ async def calibration_fragment(state: State, _caller: Reader, app: str | None = 
 
 @router.get("/calibration", response_model=list[JudgeCalibration],
             summary="Each pairwise judge version against people: accuracy, Cohen's kappa, flip rate, floor")
-async def calibration(state: State, _caller: Reader, app: str | None = None) -> list[JudgeCalibration]:
+async def calibration(state: State, _principal: Reader, app: str | None = None) -> list[JudgeCalibration]:
     found = await state.ch(gather_calibration, state.app_name(app), state.settings.judge_min_kappa,
                            state.settings.judge_calibration_min_pairs)
     return list(found.values())

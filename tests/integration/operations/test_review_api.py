@@ -20,7 +20,7 @@ from stream_agents.sink import ScoreSink
 from tests.integration.operations.test_api import _check
 
 pytestmark = pytest.mark.integration
-AMY, REX = {"Authorization": "Bearer amy-token"}, {"Authorization": "Bearer rex-token"}
+AMY, REX = {"Authorization": "Bearer amy-review-token-0001"}, {"Authorization": "Bearer rex-read-token-00001"}
 
 
 def _record(app: str, i: int, *, similarity: float, route: str, score: float | None = None, flipped: bool = False,
@@ -41,8 +41,8 @@ def _record(app: str, i: int, *, similarity: float, route: str, score: float | N
 def review(pipeline_settings):
     settings = pipeline_settings.model_copy(update={
         "review_random_share": 0.0,
-        "api_tokens": [ApiToken(name="amy", token="amy-token", roles=["review"]),
-                       ApiToken(name="rex", token="rex-token", roles=["read"])]})
+        "api_tokens": [ApiToken(name="amy", token="amy-review-token-0001", role="review"),
+                       ApiToken(name="rex", token="rex-read-token-00001", role="read")]})
     app = settings.app_name
     records = [_record(app, 0, similarity=0.9, route="/a", score=1.0),  # decisive on near-identical: dispute
                _record(app, 1, similarity=0.5, route="/a", score=0.5, flipped=True),  # the judge flipped
@@ -74,7 +74,7 @@ def _feedback(settings, expected: int) -> list[OutcomeFeedback]:
 def test_the_queue_is_ordered_blind_filtered_and_rated_through_shadow_feedback(review):
     client, doc, settings = review
     assert client.get("/review/queue").status_code == 401
-    assert client.get("/review/queue", headers={"Authorization": "Bearer amy-tokeN"}).status_code == 401
+    assert client.get("/review/queue", headers={"Authorization": "Bearer amy-review-token-000l"}).status_code == 401
     refused = client.get("/review/queue", headers=REX)
     assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
 

@@ -80,7 +80,7 @@ async def test_a_reviewer_rates_pairs_with_the_keyboard_and_sees_the_judges_agre
         pipeline_settings, processes, clickhouse):
     port = free_port()
     settings = pipeline_settings.model_copy(update={
-        "api_tokens": [ApiToken(name="amy", token=TOKEN, roles=["review"])], "judge_calibration_min_pairs": 5,
+        "api_tokens": [ApiToken(name="amy", token=TOKEN, role="review")], "judge_calibration_min_pairs": 5,
         "judge_min_kappa": 0.4, "review_random_share": 0.2})
     app = settings.app_name
     sink = ScoreSink(lambda: connect(settings.clickhouse_url), answers_ttl_days=settings.answers_ttl_days)

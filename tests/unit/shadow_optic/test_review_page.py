@@ -28,3 +28,13 @@ def test_agreement_figures_wait_for_a_token_when_tokens_are_configured():
     open_page = render_review_page([calibration], Filters(), token_required=False, random_share=0.2)
     assert "pairwise-1:j" in open_page and "not calibrated yet: 3 of 20" in open_page
     assert 'type="text"' in open_page and "Your name" in open_page
+
+
+def test_a_token_names_the_reviewer_and_without_tokens_the_typed_name_does():
+    from shadow_optic.api.auth import LOCAL_OPERATOR, Principal
+    from shadow_optic.api.routers.review import _reviewer
+
+    amy = Principal(name="amy", role="review", authenticated=True)
+    assert _reviewer(amy, "mallory") == "amy"  # a header never overrides a token's name
+    local = Principal(name=LOCAL_OPERATOR, role="admin", authenticated=False)
+    assert _reviewer(local, "  bob ") == "bob" and _reviewer(local, None) == ""  # no name: the API refuses
