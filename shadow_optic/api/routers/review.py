@@ -28,7 +28,7 @@ router = APIRouter(tags=["review"])
 State = Annotated[ApiState, Depends(api_state)]
 Reviewer = Annotated[Principal, Depends(require_role("review"))]
 Reader = Annotated[Principal, Depends(require_role("read"))]
-# Without tokens (loopback only) the page sends the name the reviewer typed; with tokens, the token names them.
+# The caller's role is checked first (before any store is touched). Without tokens (loopback only) the page sends the name the reviewer typed; with tokens, the token names them.
 NamedBy = Annotated[str | None, Header(alias="X-Shadow-Reviewer", description="the reviewer's name when the API "
                                        "has no tokens; ignored otherwise")]
 
@@ -97,7 +97,7 @@ async def review_page(state: State, challenger: str = "", route: str = "", tenan
 
 
 @router.get("/review/queue", response_model=ReviewQueue, summary="The next pairs for this reviewer, blind")
-async def review_queue(state: State, principal: Reviewer, named: NamedBy = None, app: str | None = None,
+async def review_queue(principal: Reviewer, state: State, named: NamedBy = None, app: str | None = None,
                        challenger: str = "", route: str = "", tenant: str = "",
                        limit: Annotated[int, Query(ge=1, le=200)] = 20) -> ReviewQueue:
     caller = _reviewer(principal, named)
@@ -126,7 +126,7 @@ async def review_queue(state: State, principal: Reviewer, named: NamedBy = None,
 
 @router.post("/review/ratings", response_model=RatingAccepted,
              summary="Rate one pair (left/right as shown to you, or tie): published to shadow.feedback")
-async def rate(state: State, principal: Reviewer, body: RatingRequest, named: NamedBy = None) -> RatingAccepted:
+async def rate(principal: Reviewer, state: State, body: RatingRequest, named: NamedBy = None) -> RatingAccepted:
     caller = _reviewer(principal, named)
     if not caller:
         raise InvalidRequestError("a rating needs a reviewer's name: type it on the page (X-Shadow-Reviewer) or "
@@ -148,7 +148,7 @@ async def rate(state: State, principal: Reviewer, body: RatingRequest, named: Na
 
 @router.get("/review/calibration.html", response_class=HTMLResponse, responses=_JSON_ERRORS,
             summary="The calibration table as an HTML fragment (the review page refreshes it)")
-async def calibration_fragment(state: State, _principal: Reader, app: str | None = None) -> HTMLResponse:
+async def calibration_fragment(_principal: Reader, state: State, app: str | None = None) -> HTMLResponse:
     found = await state.ch(gather_calibration, state.app_name(app), state.settings.judge_min_kappa,
                            state.settings.judge_calibration_min_pairs)
     return HTMLResponse(calibration_table(list(found.values())))
@@ -156,7 +156,7 @@ async def calibration_fragment(state: State, _principal: Reader, app: str | None
 
 @router.get("/calibration", response_model=list[JudgeCalibration],
             summary="Each pairwise judge version against people: accuracy, Cohen's kappa, flip rate, floor")
-async def calibration(state: State, _principal: Reader, app: str | None = None) -> list[JudgeCalibration]:
+async def calibration(_principal: Reader, state: State, app: str | None = None) -> list[JudgeCalibration]:
     found = await state.ch(gather_calibration, state.app_name(app), state.settings.judge_min_kappa,
                            state.settings.judge_calibration_min_pairs)
     return list(found.values())
