@@ -2,7 +2,9 @@
 -- challenger's, joined to shadow_scores and shadow_judgments by (app, challenger, event_id).
 -- Written by the sink from the ScoredRecord's `answers`; compressed with ZSTD (long, repetitive
 -- text compresses several-fold). Each row expires at `expires_at` (ts_request + SHADOW_ANSWERS_TTL_DAYS,
--- set by the sink), so the retention is a setting, not a schema change.
+-- set by the sink), so the retention is a setting, not a schema change. The rule has a WHERE so that the
+-- global retention rule (SHADOW_RETENTION_DAYS, infra/retention.py) can sit beside it: ClickHouse allows
+-- one DELETE rule without a WHERE per table.
 CREATE TABLE IF NOT EXISTS shadow_answers
 (
     app                LowCardinality(String),
@@ -20,4 +22,4 @@ CREATE TABLE IF NOT EXISTS shadow_answers
 ENGINE = ReplacingMergeTree(inserted_at)
 PARTITION BY toYYYYMM(ts_request)
 ORDER BY (app, challenger, event_id)
-TTL expires_at DELETE;
+TTL expires_at DELETE WHERE expires_at > toDateTime(0);
