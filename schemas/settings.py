@@ -248,6 +248,7 @@ class Settings(BaseSettings):
     readiness_max_p95_latency_ms: float = Field(500.0, gt=0)
     readiness_max_errors: int = Field(0, ge=0)
     cost_budget_usd_per_day: float | None = Field(None, ge=0, description="daily challenger spend that raises an alert")
+    cost_budget_period: Literal["day", "month"] = Field("day", description="the period of the cost budget")
     # Decisions: champion registry in Redis, history, shadow.decisions topic, optional webhook
     champion_key_prefix: str = "shadow-optic:champion"
     decisions_webhook_url: str | None = None
@@ -267,6 +268,29 @@ class Settings(BaseSettings):
     backfill_qps: float = Field(20.0, gt=0)
     backfill_concurrency: int = Field(8, ge=1)
     backfill_batch_size: int = Field(32, ge=1)
+
+    # --- progressive rollout and the monitor (analytics/rollout*.py, producers/rollout.py, shadow_optic/monitor.py) ---
+    rollout_poll_s: float = Field(1.0, gt=0, description="how often a gateway reads the rollout plan")
+    rollout_stats_flush_s: float = Field(1.0, gt=0, description="how often a gateway adds its served figures to Redis")
+    rollout_window_s: float = Field(20.0, gt=0, description="recent window each gate is also judged on")
+    rollout_min_requests: int = Field(20, ge=1, description="served requests per arm before a step's gates judge")
+    rollout_max_error_rate_increase: float = Field(
+        0.02, ge=0, le=1, description="candidate error rate − champion's on the same step that rolls back")
+    rollout_max_p95_latency_delta_ms: float = Field(
+        200.0, ge=0, description="candidate p95 − champion p95 on the same step that rolls back")
+    rollout_max_refusal_rate_increase: float = Field(
+        0.01, ge=0, le=1, description="candidate refusal rate − champion's (scored served traffic) that rolls back")
+    monitor_interval_s: float = Field(2.0, gt=0, description="the monitor's check period (rollout gates, alerts)")
+    monitor_alert_interval_s: float = Field(15.0, gt=0, description="how often the monitor evaluates drift alerts")
+    monitor_alert_lookback_hours: float = Field(24.0, gt=0, description="window series replayed per drift check")
+    monitor_lease_s: float = Field(10.0, gt=0, description="leader lease in Redis; a standby takes over after it")
+    monitor_host: str = "127.0.0.1"
+    monitor_port: int = Field(9310, ge=0, description="health and Prometheus metrics (0: off)")
+    monitor_webhook_url: str | None = Field(None, description="alerts and rollout decisions (default: the decisions "
+                                                                "webhook)")
+    auto_promote: bool = Field(False, description="start a canary when a promote verdict holds for N checks")
+    auto_promote_checks: int = Field(3, ge=1)
+    auto_promote_interval_s: float = Field(60.0, gt=0, description="how often the monitor computes verdicts")
 
     @field_validator("challengers")
     @classmethod

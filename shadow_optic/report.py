@@ -112,7 +112,10 @@ def action_line(result, console: Console | None = None) -> None:
     champion = result.champion.champion if result.champion else None
     (console or stdout_console()).print(
         f"{result.action} {result.challenger}: {'done' if result.done else 'NOT done'} — {result.reason}; "
-        f"champion now {champion or '—'} (version {result.champion.version if result.champion else 0})")
+        f"champion now {champion or '—'} (version {result.champion.version if result.champion else 0})"
+        + (f"; rollout {result.rollout.rollout_id} {result.rollout.state}, step {result.rollout.step_index + 1}/"
+           f"{len(result.rollout.steps)} ({result.rollout.share() * 100:g} % to {result.rollout.candidate})"
+           if getattr(result, "rollout", None) else ""))
 
 
 def history_table(records, console: Console | None = None) -> None:

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from analytics.champion import ChampionRegistry
 from analytics.drift_cache import DriftCache
+from analytics.rollout import RolloutStore
 from schemas.errors import ConfigError
 from schemas.settings import Settings
 from stream_agents.registry import ChallengerRegistry, registry_prefix
@@ -37,6 +38,7 @@ class ApiState:
         # analytics' champion registry is synchronous (WATCH/MULTI); it runs in the threadpool with ClickHouse.
         self._sync_redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         self.champions = ChampionRegistry(self._sync_redis, settings.champion_key_prefix)
+        self.rollouts = RolloutStore(self._sync_redis, settings.champion_key_prefix)
         self.http = httpx.AsyncClient(timeout=10.0)
         self.drift_cache = DriftCache()  # repeated drift queries recompute only open or late-touched windows
         self._lag_monitor: Any = None

@@ -59,7 +59,8 @@ def _verdict(args: argparse.Namespace, settings: Settings) -> int:
 
 def _promote(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.champion import ChampionRegistry
-    from analytics.service import promote, verdicts
+    from analytics.rollout import RolloutStore, parse_duration, parse_steps
+    from analytics.service import CanaryRequest, promote, verdicts
     from shadow_optic.report import action_line, verdict_table
 
     settings = _resolved(settings)
@@ -68,21 +69,28 @@ def _promote(args: argparse.Namespace, settings: Settings) -> int:
             report = verdicts(client, settings, _app(args, settings), lag_check=_lag_check(args))
             return _print(report, args.json, lambda: verdict_table(report, verbose=True))
         registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix)
+        rollouts = RolloutStore.from_url(settings.redis_url, settings.champion_key_prefix)
+        canary = None
+        if args.canary:
+            canary = CanaryRequest(steps=parse_steps(args.steps) if args.steps else None,
+                                   hold_s=parse_duration(args.hold) if args.hold else None)
         result = promote(client, settings, registry, _app(args, settings), args.challenger, args.force, args.actor,
-                         _lag_check(args))
+                         _lag_check(args), canary, rollouts)
     _print(result, args.json, lambda: action_line(result))
     return 0 if result.done else 1
 
 
 def _rollback(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.champion import ChampionRegistry
+    from analytics.rollout import RolloutStore
     from analytics.service import rollback
     from shadow_optic.report import action_line
 
     settings = _resolved(settings)
     with _clickhouse(settings) as client:
         registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix)
-        result = rollback(client, settings, registry, _app(args, settings), args.to, args.reason, args.actor)
+        rollouts = RolloutStore.from_url(settings.redis_url, settings.champion_key_prefix)
+        result = rollback(client, settings, registry, _app(args, settings), args.to, args.reason, args.actor, rollouts)
     return _print(result, args.json, lambda: action_line(result))
 
 
@@ -180,12 +188,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("challenger", nargs="?", default="", help="default: the cheapest challenger with a promote verdict")
     p.add_argument("--force", action="store_true", help="also promote a manual_review verdict (recorded as forced)")
     p.add_argument("--dry-run", action="store_true", help="only print the verdicts")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--canary", action="store_true",
+                     help="progressive rollout: the candidate serves each step's share until its gates hold for "
+                          "the hold time (`shadow-optic monitor` drives it and rolls back on a failing gate)")
+    how.add_argument("--now", action="store_true", help="switch all chat/completion traffic at once (the default)")
+    p.add_argument("--steps", default=None, help="with --canary: percents, e.g. 1,5,25,50,100 (default: the "
+                                                  "verdict's plan, SHADOW_PROMOTION_CANARY_STEPS)")
+    p.add_argument("--hold", default=None, help="with --canary: hold time per step, e.g. 60s, 30m, 2h (default: "
+                                                 "SHADOW_PROMOTION_CANARY_STEP_MINUTES)")
     p.add_argument("--actor", default="cli")
     p.add_argument("--no-lag-check", action="store_true")
     p.set_defaults(func=_promote)
 
-    p = sub.add_parser("rollback", help="restore the previous champion (production after the first promotion), "
-                                        "or --to NAME")
+    p = sub.add_parser("rollback", help="end a running canary (the champion serves all again); otherwise restore "
+                                        "the previous champion (production after the first promotion), or --to NAME")
     _common(p)
     p.add_argument("--to", default=None, help="champion to restore; `production` is the configured upstream")
     p.add_argument("--reason", default="operator rollback")
@@ -195,7 +212,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="verdicts, promotions and rollbacks with their evidence")
     _common(p)
     p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--kind", default="", choices=["", "verdict", "promote", "rollback"])
+    p.add_argument("--kind", default="", choices=["", "verdict", "promote", "rollback", "canary", "step", "budget"])
     p.set_defaults(func=_history)
 
     p = sub.add_parser("costs", help="cost summary, daily trend, hourly, budget alerts, top expensive requests")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from analytics.service import ActionResult, promote, rollback
+from analytics.service import ActionResult, CanaryRequest, promote, rollback
 from shadow_optic.api.models import PromoteRequest, RollbackRequest
 from shadow_optic.api.state import ApiState, api_state
 
@@ -20,11 +20,24 @@ State = Annotated[ApiState, Depends(api_state)]
 async def promote_(state: State, body: PromoteRequest) -> ActionResult:
     from analytics.staleness import kafka_lag
 
+    canary = CanaryRequest(steps=body.steps, hold_s=body.hold_s) if body.mode == "canary" else None
     return await state.ch(promote, state.settings, state.champions, state.app_name(body.app), body.challenger,
-                          body.force, body.actor, kafka_lag if body.lag_check else None)
+                          body.force, body.actor, kafka_lag if body.lag_check else None, canary, state.rollouts)
 
 
-@router.post("/rollback", response_model=ActionResult, summary="Restore the previous champion (or `to`)")
+@router.post("/rollback", response_model=ActionResult,
+             summary="End a running canary; otherwise restore the previous champion (or `to`)")
 async def rollback_(state: State, body: RollbackRequest) -> ActionResult:
     return await state.ch(rollback, state.settings, state.champions, state.app_name(body.app), body.to,
-                          body.reason, body.actor)
+                          body.reason, body.actor, state.rollouts)
+
+
+@router.get("/rollout", summary="The app's rollout plan (null when none) and each arm's served figures on its step")
+async def rollout_(state: State, app: str | None = None) -> dict:
+    def read(_client) -> dict:
+        plan = state.rollouts.get(state.app_name(app))
+        if plan is None:
+            return {"plan": None, "served": None}
+        return {"plan": plan.model_dump(mode="json"),
+                "served": {arm: state.rollouts.served(plan, arm).as_dict() for arm in ("candidate", "champion")}}
+    return await state.ch(read)
