@@ -53,16 +53,20 @@ class RolloutChoice(BaseModel):
     arm: Arm
     route: ChampionRoute | None  # the candidate's endpoint; None on the champion's arm
 
-    def serving(self, champion_name: str) -> Serving:
+    def serving(self, champion_name: str, requested_model: str | None = None) -> Serving:
         served_by = self.plan.candidate if self.arm == "candidate" else champion_name
         return Serving(served_by=served_by, arm=self.arm, rollout_id=self.plan.rollout_id,
                        rollout_step=self.plan.step_index, rollout_share=self.plan.share(),
-                       compare_with=self.plan.champion if self.arm == "candidate" else None)
+                       compare_with=self.plan.champion if self.arm == "candidate" else None,
+                       requested_model=requested_model)
 
 
-def serving_of(choice: RolloutChoice | None, champion_name: str) -> Serving:
+def serving_of(choice: RolloutChoice | None, champion_name: str, body: Any = None) -> Serving:
     """What the event records about who served it: the rollout's arm and step, or the champion alone."""
-    return choice.serving(champion_name) if choice is not None else Serving(served_by=champion_name)
+    requested = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+    if choice is not None:
+        return choice.serving(champion_name, requested)
+    return Serving(served_by=champion_name, requested_model=requested)
 
 
 class RolloutFollower:

@@ -80,6 +80,8 @@ class Serving(_Model):
     rollout_step: int | None = Field(None, ge=0, description="index of the step in the rollout's plan")
     rollout_share: float | None = Field(None, ge=0, le=1, description="the candidate's share on that step")
     compare_with: str | None = Field(None, description="candidate-served: the champion the worker shadows it to")
+    requested_model: str | None = Field(None, description="the model the caller asked for (the champion's "
+                                                          "when production serves)")
 
 
 class InferenceEvent(_Model):

@@ -55,6 +55,7 @@ class ReplayStage:
         self._active: dict[str, ActiveChallenger] = {}
         self._inflight: set[tuple[str, str]] = set()
         self.evidence: dict[str, Evidence] = {}
+        self._champions: dict[str, ActiveChallenger] = {}  # `production` per requested model, for canaries
         self.set_challengers(settings.challengers)
 
     # --- challengers ---------------------------------------------------------------------------
@@ -85,6 +86,30 @@ class ReplayStage:
         self._active = active
         self.metrics.challengers.set(len(active))
 
+    def _champion_for(self, event: InferenceEvent) -> ActiveChallenger | None:
+        """During a canary, an event the candidate served is shadowed to the champion alone (judged as the
+        challenger of the candidate's answer), so quality keeps its evidence on the candidate's traffic.
+        The champion is a registered challenger, or `production`: SHADOW_PRODUCTION_URL with the model the
+        caller asked for."""
+        serving = event.serving
+        if serving is None or serving.arm != "candidate" or not serving.compare_with:
+            return None
+        registered = self._active.get(serving.compare_with)
+        if registered is not None:
+            return registered
+        model = serving.requested_model or event.request.model
+        if model not in self._champions:
+            s = self._settings
+            config = ChallengerConfig(name=serving.compare_with, base_url=s.production_url, model=model,
+                                      api_key=s.production_api_key)
+            self._champions[model] = ActiveChallenger(
+                config, ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
+                                         retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
+                                         price=s.price_of(model)),
+                CircuitBreaker(s.breaker_failure_threshold, s.breaker_open_s, s.breaker_half_open_probes),
+                SpendLimits())
+        return self._champions[model]
+
     def _allocated(self) -> set[str]:
         """Challengers that get this event. Controls always do: the noise floor needs every sample."""
         s, names = self._settings, [c.config.name for c in self._active.values() if not c.config.control]
@@ -109,6 +134,10 @@ class ReplayStage:
         active = self.challengers
         jobs = []
         for event, stamp in zip(events, stamps):
+            champion = self._champion_for(event)
+            if champion is not None:  # the candidate served it: the champion's answer is the comparison
+                jobs.append(self._one(event, champion, True, stamp))
+                continue
             chosen = self._allocated()
             jobs.extend(self._one(event, c, c.config.name in chosen, stamp) for c in active)
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
