@@ -275,19 +275,23 @@ class Monitor:
         since = datetime.now(UTC) - timedelta(hours=self.settings.monitor_alert_lookback_hours)
         scope = Scope(app=self.app, scorer_version=latest_scorer_version(self.clickhouse, self.app), since=since)
         events, _firing = evaluate_alerts(self.clickhouse, self.settings, scope, record=True)
-        last: dict[str, Any] = {}
-        for e in events:
-            last[f"{e.challenger}|{e.rule}"] = e
         delivered = []
-        for field, e in last.items():
-            known = self.redis.hget(self._alerts_key, field)
-            known_state = json.loads(known)["state"] if known else "cleared"
-            if known_state == e.state:
+        known = {field: json.loads(v) for field, v in self.redis.hgetall(self._alerts_key).items()}
+        for e in events:  # in time order
+            field = f"{e.challenger}|{e.rule}"
+            last = known.get(field)
+            # A transition is new when it is later than the last one delivered and changes the state; a
+            # replay that starts later (the lookback slides) can find "firing" again at a later window:
+            # that is not a new transition.
+            if last is not None and (e.window_start.isoformat() <= last["window_start"] or e.state == last["state"]):
+                continue
+            if last is None and e.state == "cleared":
                 continue
             payload = {"kind": "drift_alert", "app": self.app, "subject": e.challenger, "rule": e.rule,
                        "state": e.state, "value": e.value, "threshold": e.threshold,
                        "window_start": e.window_start.isoformat(), "message": e.message}
             self.redis.hset(self._alerts_key, field, json.dumps(payload))  # first: at most one delivery
+            known[field] = payload
             self._send(payload)
             delivered.append(payload)
         self._export_firing()
