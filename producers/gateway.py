@@ -136,7 +136,8 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         headers = forward_headers(request.headers.items(), api_key)
         champion = follower[0].route if follower and kind in ("chat", "completion") else None
         # A running canary: this request's sampling key picks the candidate or the champion (sticky).
-        choice = rollout[0].choose(request.headers, body) if rollout and kind in ("chat", "completion") else None
+        choice = rollout[0].choose(request.headers, body, champion.name if champion else "production") \
+            if rollout and kind in ("chat", "completion") else None
         serving = serving_of(choice, champion.name if champion else "production", body) \
             if kind in ("chat", "completion") else None
         if choice is not None and choice.route is not None:

@@ -55,8 +55,9 @@ class RolloutChoice(BaseModel):
 
     def serving(self, champion_name: str, requested_model: str | None = None) -> Serving:
         served_by = self.plan.candidate if self.arm == "candidate" else champion_name
+        share = 1.0 if self.plan.state == "completed" else self.plan.share()
         return Serving(served_by=served_by, arm=self.arm, rollout_id=self.plan.rollout_id,
-                       rollout_step=self.plan.step_index, rollout_share=self.plan.share(),
+                       rollout_step=self.plan.step_index, rollout_share=share,
                        compare_with=self.plan.champion if self.arm == "candidate" else None,
                        requested_model=requested_model)
 
@@ -86,7 +87,7 @@ class RolloutFollower:
         if plan == self.plan:
             return
         candidate = None
-        if plan is not None and plan.active:
+        if plan is not None and plan.state in ("running", "completed"):
             blob = await self._redis.hget(self._registry, plan.candidate)
             if blob is None:
                 log.error("rollout %s: candidate %r is not in the challenger registry; the champion serves all "
@@ -101,10 +102,18 @@ class RolloutFollower:
                         plan.share() * 100, plan.version)
         self.plan, self.candidate = plan, candidate
 
-    def choose(self, headers: Mapping[str, str], body: Any) -> RolloutChoice | None:
-        """None without a running rollout; otherwise the arm for this request's sampling key."""
+    def choose(self, headers: Mapping[str, str], body: Any, champion: str) -> RolloutChoice | None:
+        """None without a running rollout; otherwise the arm for this request's sampling key. A completed
+        rollout keeps the candidate serving until this gateway's champion follower has seen the promotion
+        (it polls on its own clock): traffic never falls back to the old champion in between."""
         plan, candidate = self.plan, self.candidate
-        if plan is None or not plan.active or candidate is None:
+        if plan is None or candidate is None:
+            return None
+        if plan.state == "completed":
+            if champion == plan.candidate:
+                return None
+            return RolloutChoice(plan=plan, arm="candidate", route=candidate)
+        if not plan.active:
             return None
         lower = {k.lower(): v for k, v in headers.items()}
         key = self._sampling.key(lower, body, lower.get(self._tenant_header), uuid.uuid4().hex)
