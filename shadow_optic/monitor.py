@@ -153,7 +153,8 @@ class Monitor:
         if acting:
             now = time.monotonic()
             for name, job in (("rollout", self.check_rollout), ("alerts", self.check_drift_alerts),
-                              ("lag", self.check_lag), ("auto", self.check_auto_promotion)):
+                              ("alerts", self.check_cost_budget), ("lag", self.check_lag),
+                              ("auto", self.check_auto_promotion)):
                 if name in self._next and now < self._next[name]:
                     continue
                 try:
@@ -296,6 +297,39 @@ class Monitor:
             delivered.append(payload)
         self._export_firing()
         return delivered
+
+    def check_cost_budget(self) -> dict[str, Any] | None:
+        """The budget kept in Redis (else SHADOW_COST_BUDGET_USD_PER_DAY): an alert while today's (or the
+        month's) challenger spend is over it; it fires once and clears once, like a drift alert."""
+        from analytics.cost_budget import CostBudgetStore
+        from analytics.costs import cost_report
+        from analytics.scope import Scope
+
+        kept = CostBudgetStore(self.redis, self.settings.champion_key_prefix).get(self.app)
+        usd = kept.usd if kept else self.settings.cost_budget_usd_per_day
+        if usd is None:
+            return None
+        period = kept.period if kept else self.settings.cost_budget_period
+        report = cost_report(self.clickhouse, self.settings, Scope(app=self.app), 0, 1, usd, period)
+        now = datetime.now(UTC)
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        over = [a for a in report.budget_alerts if a.period == "month" or a.day.replace(tzinfo=UTC) >= today]
+        field = "*|cost_budget"
+        last = self.redis.hget(self._alerts_key, field)
+        state = "firing" if over else "cleared"
+        if (json.loads(last)["state"] if last else "cleared") == state:
+            return None
+        spent = over[0].challenger_cost_usd if over else (report.month.spent_usd if period == "month" and report.month
+                                                          else sum(c.challenger_cost_usd for c in report.trend
+                                                                   if c.period and c.period >= today))
+        payload = {"kind": "cost_budget", "app": self.app, "subject": "*", "rule": "cost_budget", "state": state,
+                   "value": spent, "threshold": usd, "window_start": now.isoformat(),
+                   "message": over[0].message if over else
+                   f"challenger spend ${spent:.4f} is back under the {period} budget ${usd:.4f}"}
+        self.redis.hset(self._alerts_key, field, json.dumps(payload))
+        self._send(payload)
+        self._export_firing()
+        return payload
 
     def _stored_firing(self) -> list[dict[str, Any]]:
         return [a for a in (json.loads(v) for v in self.redis.hgetall(self._alerts_key).values())

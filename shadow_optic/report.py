@@ -144,6 +144,11 @@ def cost_tables(report, console: Console | None = None) -> None:
         table.add_row(r.event_id, r.challenger, r.route, f"{r.challenger_cost_usd:.6f}", f"{r.production_cost_usd:.6f}",
                       str(r.challenger_tokens))
     console.print(table)
+    month = getattr(report, "month", None)
+    if month is not None:
+        budget = "" if report.budget_usd is None else f"; budget ${report.budget_usd:.4f} per {report.budget_period}"
+        console.print(f"{month.month:%Y-%m}: ${month.spent_usd:.4f} spent in {month.elapsed_days:.1f} of "
+                      f"{month.days_in_month} days, projected ${month.projected_usd:.4f}{budget}")
     for alert in report.budget_alerts:
         console.print(f"[red]budget:[/] {alert.message}")
 

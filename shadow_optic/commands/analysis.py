@@ -8,6 +8,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from schemas.errors import ConfigError
 from schemas.settings import Settings
 
 
@@ -105,15 +106,24 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _costs(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.cost_budget import CostBudgetStore, set_budget
     from analytics.costs import cost_report
     from analytics.scope import Scope
     from shadow_optic.report import cost_tables
 
     settings = _resolved(settings)
-    if args.budget is not None:
-        settings = settings.model_copy(update={"cost_budget_usd_per_day": args.budget})
+    app = _app(args, settings)
+    store = CostBudgetStore.from_url(settings.redis_url, settings.champion_key_prefix) if settings.redis_url else None
     with _clickhouse(settings) as client:
-        report = cost_report(client, settings, Scope(app=_app(args, settings)), args.top)
+        if args.set_budget is not None or args.clear_budget:
+            if store is None:
+                raise ConfigError("a budget set at run time is kept in Redis: set SHADOW_REDIS_URL")
+            set_budget(client, settings, store, app, None if args.clear_budget else args.set_budget,
+                       args.period or "day", args.actor)
+        kept = store.get(app) if store is not None else None
+        usd, period = (args.budget, args.period) if args.budget is not None else \
+            ((kept.usd, kept.period) if kept else (None, None))
+        report = cost_report(client, settings, Scope(app=app), args.top, args.days, usd, period)
     _print(report, args.json, lambda: cost_tables(report))
     return 1 if report.budget_alerts and args.fail_over_budget else 0
 
@@ -218,8 +228,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("costs", help="cost summary, daily trend, hourly, budget alerts, top expensive requests")
     _common(p)
     p.add_argument("--top", type=int, default=10)
-    p.add_argument("--budget", type=float, default=None, help="daily challenger budget in USD")
-    p.add_argument("--fail-over-budget", action="store_true", help="exit 1 when a day is over budget")
+    p.add_argument("--days", type=int, default=None, help="trend, hourly and top requests over the last N days "
+                                                           "(7, 30, 90…; default: everything)")
+    p.add_argument("--budget", type=float, default=None, help="this report only: a challenger budget in USD "
+                                                               "(per --period)")
+    p.add_argument("--set-budget", type=float, default=None, metavar="USD",
+                   help="keep a budget per --period in Redis (recorded in the history); the monitor alerts on it")
+    p.add_argument("--clear-budget", action="store_true", help="remove the budget kept in Redis")
+    p.add_argument("--period", choices=["day", "month"], default=None, help="period of the budget (default: day)")
+    p.add_argument("--actor", default="cli")
+    p.add_argument("--fail-over-budget", action="store_true", help="exit 1 when a day (or the month) is over budget")
     p.set_defaults(func=_costs)
 
     p = sub.add_parser("readiness", help="is a challenger (student) ready: pairs, similarity, latency, errors")

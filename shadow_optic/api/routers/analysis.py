@@ -1,13 +1,15 @@
-"""GET /comparison, /challengers/{name}/comparison, /history, /costs, /readiness, /drift."""
+"""GET /comparison, /challengers/{name}/comparison, /history, /costs, /readiness, /drift; PUT /costs/budget."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import BaseModel, Field
 
+from analytics.cost_budget import set_budget
 from analytics.costs import CostReport, cost_report
-from analytics.history import list_history
+from analytics.history import PublishOutcome, list_history
 from analytics.promotion import Verdict
 from analytics.readiness import Readiness, readiness
 from analytics.scope import Scope, one_scorer_version
@@ -54,9 +56,31 @@ async def history(state: State, app: str | None = None,
     return await state.ch(list_history, state.app_name(app), limit, kind)
 
 
-@router.get("/costs", response_model=CostReport, summary="Cost summary, trend, hourly, budget alerts, top expensive")
-async def costs(state: State, app: str | None = None, top: Annotated[int, Query(ge=0, le=1000)] = 10) -> CostReport:
-    return await state.ch(cost_report, state.settings, Scope(app=state.app_name(app)), top)
+@router.get("/costs", response_model=CostReport,
+            summary="Cost summary, trend over `days`, hourly, the month so far and its projection, budget alerts, "
+                    "top expensive")
+async def costs(state: State, app: str | None = None, top: Annotated[int, Query(ge=0, le=1000)] = 10,
+                days: Annotated[int | None, Query(ge=1, le=3660)] = None) -> CostReport:
+    def run(client) -> CostReport:  # noqa: ANN001
+        kept = state.cost_budgets.get(state.app_name(app))
+        return cost_report(client, state.settings, Scope(app=state.app_name(app)), top, days,
+                           kept.usd if kept else None, kept.period if kept else None)
+    return await state.ch(run)
+
+
+class BudgetRequest(BaseModel):
+    app: str | None = None
+    usd: float | None = Field(None, ge=0, description="the budget; null removes it")
+    period: Literal["day", "month"] = "day"
+    actor: str = "api"
+
+
+@router.put("/costs/budget", response_model=PublishOutcome,
+            summary="Set (or with usd=null remove) the app's cost budget per day or month: kept in Redis, recorded in "
+                    "the history, alerted on by the monitor")
+async def put_budget(state: State, body: BudgetRequest) -> PublishOutcome:
+    return await state.ch(set_budget, state.settings, state.cost_budgets, state.app_name(body.app), body.usd,
+                          body.period, body.actor)
 
 
 @router.get("/readiness", response_model=list[Readiness], summary="Teacher/student readiness of each challenger")
