@@ -20,6 +20,7 @@ import redis
 from pydantic import BaseModel
 
 from schemas.errors import ConfigError
+from schemas.redis_keys import champion_changes_channel, champion_key
 
 __all__ = ["PRODUCTION", "ChampionState", "ChampionRegistry"]
 
@@ -44,10 +45,10 @@ class ChampionRegistry:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
 
     def key(self, app: str) -> str:
-        return f"{self._prefix}:{app}"
+        return champion_key(self._prefix, app)
 
     def channel(self, app: str) -> str:
-        return f"{self._prefix}:{app}:changes"
+        return champion_changes_channel(self._prefix, app)
 
     def current(self, app: str) -> ChampionState:
         raw = self._redis.hgetall(self.key(app))

@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, Field
 
 from analytics.history import PublishOutcome, new_decision, record_decision
+from schemas.redis_keys import cost_budget_key
 from schemas.settings import Settings
 
 __all__ = ["CostBudget", "CostBudgetStore", "set_budget"]
@@ -34,7 +35,7 @@ class CostBudgetStore:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
 
     def key(self, app: str) -> str:
-        return f"{self._prefix}:{app}:cost-budget"
+        return cost_budget_key(self._prefix, app)
 
     def get(self, app: str) -> CostBudget | None:
         raw = self._redis.get(self.key(app))

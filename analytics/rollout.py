@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 import redis
 
 from schemas.errors import ConfigError
-from schemas.rollout import STATS_BUCKET_S, Arm, LATENCY_BUCKETS_MS, RolloutPlan, rollout_key, served_stats_key
+from schemas.redis_keys import rollout_key, served_stats_key
+from schemas.rollout import STATS_BUCKET_S, Arm, LATENCY_BUCKETS_MS, RolloutPlan
 
 __all__ = ["RolloutStore", "ServedFigures", "parse_steps", "parse_duration"]
 

@@ -28,7 +28,8 @@ from analytics.evidence import gather_evidence, refresh_evidence
 from analytics.scope import Scope
 from analytics.watermarks import DRIFT_FIGURES_MARK, read_marks
 from analytics.windows import DriftQuery, DriftRow, drift, drift_columns
-from schemas.clickhouse import connect, migrate
+from infra.clickhouse import connect
+from schemas.clickhouse import migrate
 from schemas.settings import Settings
 
 _GENERATE = """

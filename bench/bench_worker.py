@@ -10,7 +10,7 @@
    (An earlier version timed from the first row to the last: the Faust sink writes its first rows only
    after the replay agent's first batches, so that clock missed most of the work and overstated the
    worker 2-4x.)
-   Both use the same HTTP engine (httpx API over schemas.http_transport.AiohttpTransport).
+   Both use the same HTTP engine (httpx API over infra.http_transport.AiohttpTransport).
    The challenger is `fixed` (bench_worker_responder.py: a bare asyncio responder, a few tens of µs
    per call, so the figure is the worker's) or `sim` (the sim model, Starlette/uvicorn).
    The floor: a bare aiohttp client (uvloop, its own process) calling the same challenger, with
@@ -35,9 +35,10 @@ from pathlib import Path
 from bench_gateway_load import cpu_seconds
 from bench_worker_common import Children, bench_stack, challenger, run_settings, wait_rows
 from producers.publisher import EventPublisher
-from schemas.clickhouse import SCORES_TABLE, connect
+from schemas.clickhouse import SCORES_TABLE
+from infra.http_transport import AiohttpTransport
+from infra.clickhouse import connect
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
-from schemas.http_transport import AiohttpTransport
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from stream_agents.challenger_client import ChallengerClient

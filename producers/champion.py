@@ -14,8 +14,8 @@ import logging
 import redis.asyncio as aioredis
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from schemas.redis_keys import challenger_registry_key, champion_key
-from schemas.settings import ChallengerConfig, Settings
+from schemas.redis_keys import champion_key, namespace, registry_hash_key
+from schemas.settings import ChallengerConfig
 
 __all__ = ["ChampionRoute", "ChampionFollower"]
 
@@ -30,11 +30,14 @@ class ChampionRoute(BaseModel):
 
 
 class ChampionFollower:
-    def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
+    """Reads the champion of `app` (key `champion_key(champion_key_prefix, app)`) every `poll_s`."""
+
+    def __init__(self, client: aioredis.Redis, *, champion_key_prefix: str, app: str, topic_prefix: str,
+                 poll_s: float) -> None:
         self._redis = client
-        self._key = champion_key(settings.champion_key_prefix, settings.app_name)
-        self._registry = challenger_registry_key(settings.topic_prefix)
-        self._poll_s = settings.gateway_champion_poll_s
+        self._key = champion_key(champion_key_prefix, app)
+        self._registry = registry_hash_key(namespace(topic_prefix))
+        self._poll_s = poll_s
         self.route: ChampionRoute | None = None  # None: the configured production upstream
         self.version = -1
 

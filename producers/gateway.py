@@ -54,24 +54,27 @@ class _BadRequest(Exception):
 def create_gateway(settings: Settings, publisher: EventPublisher,
                    transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     """The gateway app; `transport` replaces the network to the upstreams (tests only)."""
-    upstreams = UpstreamTable(settings)
-    mirror = Mirror(CaptureConfig.from_settings(settings), publisher)
+    gateway = settings.gateway
+    upstreams = UpstreamTable(gateway)
+    mirror = Mirror(CaptureConfig.from_settings(settings.capture), publisher)
     metrics = GatewayMetrics(mirror, publisher)
-    api_key = settings.production_api_key.get_secret_value() if settings.production_api_key else None
+    api_key = gateway.production_api_key.get_secret_value() if gateway.production_api_key else None
     state: dict[str, UpstreamClient] = {}
 
     follower: list[ChampionFollower] = []  # empty unless following the champion registry
     rollout: list[RolloutFollower] = []  # empty unless following the champion registry (rollouts are part of it)
     served: list[ServedStats] = []
-    tag_prefix = settings.gateway_tag_header_prefix.lower()
+    tag_prefix = settings.capture.gateway_tag_header_prefix.lower()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with UpstreamClient(settings, transport) as client, AsyncExitStack() as stack:
+        async with UpstreamClient(gateway, transport) as client, AsyncExitStack() as stack:
             state["client"] = client
-            if settings.gateway_follow_champion and settings.redis_url:
+            if gateway.gateway_follow_champion and settings.redis_url:
                 redis = await stack.enter_async_context(aioredis.from_url(settings.redis_url))
-                follower.append(ChampionFollower(settings, redis))
+                follower.append(ChampionFollower(redis, champion_key_prefix=settings.champion_key_prefix,
+                                                 app=settings.app_name, topic_prefix=settings.topic_prefix,
+                                                 poll_s=gateway.gateway_champion_poll_s))
                 task = asyncio.create_task(follower[0].run())
                 stack.callback(task.cancel)
                 rollout.append(RolloutFollower(settings, redis, mirror.sampling))
@@ -82,7 +85,7 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
 
     async def read_json(request: Request) -> tuple[bytes, object]:
         """The body, checked: size (before and while reading), content type, JSON syntax."""
-        limit = settings.max_body_bytes
+        limit = gateway.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise _BadRequest(openai_error(413, f"request body is {declared} bytes; the limit is {limit} "

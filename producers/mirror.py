@@ -6,6 +6,7 @@ never blocks: whatever goes wrong is counted and the caller's request is left al
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -13,17 +14,15 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from producers.capture import RequestKind, kind_of_route, new_event_id, normalize_request, parse_response, request_hash
 from producers.redaction import Redactor
 from producers.sampling import SamplingPolicy
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest, Serving
-
-if TYPE_CHECKING:
-    from schemas.settings import Settings
+from schemas.settings import CaptureSettings
 
 __all__ = ["CaptureConfig", "CaptureOutcome", "CaptureResult", "EventSink", "Mirror", "MirrorCounters"]
 
@@ -38,43 +37,58 @@ class EventSink(Protocol):
     def publish(self, event: InferenceEvent) -> bool: ...
 
 
+# CaptureConfig's field -> the setting (SHADOW_<NAME>) it comes from, whose default and limits it takes.
+_SETTING_OF = {
+    "app": "app_name",
+    "model_rev": "production_model_rev",
+    "model_revs": "gateway_model_revs",
+    "sample_ratio": "sample_ratio",
+    "sample_ratios": "gateway_sample_ratios",
+    "sample_keys": "gateway_sample_keys",
+    "tenant_header": "gateway_tenant_header",
+    "no_replay_header": "gateway_no_replay_header",
+    "tag_header_prefix": "gateway_tag_header_prefix",
+    "side_effect_routes": "gateway_side_effect_routes",
+    "side_effect_methods": "gateway_side_effect_methods",
+    "secret_headers": "gateway_secret_headers",
+    "secret_fields": "gateway_secret_fields",
+    "pii_kinds": "gateway_pii_kinds",
+    "pii_patterns": "gateway_pii_patterns",
+    "max_capture_bytes": "gateway_max_capture_bytes",
+}
+
+
+def _as_setting(field: str) -> Any:
+    """The field of CaptureSettings: one source of defaults for the gateway and library users."""
+    return copy.deepcopy(CaptureSettings.model_fields[_SETTING_OF[field]])
+
+
 class CaptureConfig(BaseModel):
-    """What the capture needs from Settings; defaults suit a library user who configures nothing."""
+    """The capture settings under short names; defaults suit a library user who configures nothing."""
 
     model_config = ConfigDict(frozen=True)
 
-    app: str = "default"
-    model_rev: str = "unknown"
-    model_revs: dict[str, str] = Field(default_factory=dict)
-    sample_ratio: float = Field(1.0, ge=0, le=1)
-    sample_ratios: dict[str, float] = Field(default_factory=dict)
-    sample_keys: list[str] = Field(default_factory=lambda: ["header:x-shadow-sample-key", "body:user", "tenant",
-                                                            "request_id"])
-    tenant_header: str = "x-shadow-tenant"
-    no_replay_header: str = "x-shadow-no-replay"
-    tag_header_prefix: str = "x-shadow-tag-"
-    side_effect_routes: list[str] = Field(default_factory=list)
-    side_effect_methods: list[str] = Field(default_factory=lambda: ["PUT", "PATCH", "DELETE"])
-    secret_headers: list[str] = Field(default_factory=list)
-    secret_fields: list[str] = Field(default_factory=list)
-    pii_kinds: list[str] = Field(default_factory=lambda: ["email", "phone", "card", "iban"])
-    pii_patterns: dict[str, str] = Field(default_factory=dict)
-    max_capture_bytes: int = Field(1024 * 1024, ge=1024)
+    app: str = _as_setting("app")
+    model_rev: str = _as_setting("model_rev")
+    model_revs: dict[str, str] = _as_setting("model_revs")
+    sample_ratio: float = _as_setting("sample_ratio")
+    sample_ratios: dict[str, float] = _as_setting("sample_ratios")
+    sample_keys: list[str] = _as_setting("sample_keys")
+    tenant_header: str = _as_setting("tenant_header")
+    no_replay_header: str = _as_setting("no_replay_header")
+    tag_header_prefix: str = _as_setting("tag_header_prefix")
+    side_effect_routes: list[str] = _as_setting("side_effect_routes")
+    side_effect_methods: list[str] = _as_setting("side_effect_methods")
+    secret_headers: list[str] = _as_setting("secret_headers")
+    secret_fields: list[str] = _as_setting("secret_fields")
+    pii_kinds: list[str] = _as_setting("pii_kinds")
+    pii_patterns: dict[str, str] = _as_setting("pii_patterns")
+    max_capture_bytes: int = _as_setting("max_capture_bytes")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CaptureConfig:
-        return cls(
-            app=settings.app_name, model_rev=settings.production_model_rev, model_revs=settings.gateway_model_revs,
-            sample_ratio=settings.sample_ratio, sample_ratios=settings.gateway_sample_ratios,
-            sample_keys=settings.gateway_sample_keys, tenant_header=settings.gateway_tenant_header,
-            no_replay_header=settings.gateway_no_replay_header,
-            tag_header_prefix=settings.gateway_tag_header_prefix,
-            side_effect_routes=settings.gateway_side_effect_routes,
-            side_effect_methods=settings.gateway_side_effect_methods,
-            secret_headers=settings.gateway_secret_headers, secret_fields=settings.gateway_secret_fields,
-            pii_kinds=settings.gateway_pii_kinds, pii_patterns=settings.gateway_pii_patterns,
-            max_capture_bytes=settings.gateway_max_capture_bytes,
-        )
+    def from_settings(cls, capture: CaptureSettings) -> CaptureConfig:
+        """From the capture section (`settings.capture`; the whole Settings works too)."""
+        return cls(**{field: getattr(capture, setting) for field, setting in _SETTING_OF.items()})
 
 
 class CaptureOutcome(StrEnum):

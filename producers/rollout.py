@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from producers.champion import ChampionRoute
 from producers.sampling import SamplingPolicy, sample_point
 from schemas.events import Serving
-from schemas.redis_keys import challenger_registry_key
-from schemas.rollout import STATS_BUCKET_S, Arm, RolloutPlan, latency_bucket, rollout_key, served_stats_key
+from schemas.redis_keys import namespace, registry_hash_key, rollout_key, served_stats_key
+from schemas.rollout import STATS_BUCKET_S, Arm, RolloutPlan, latency_bucket
 from schemas.settings import ChallengerConfig, Settings
 
 __all__ = ["arm_of", "RolloutChoice", "RolloutFollower", "ServedStats", "is_error_status", "serving_of"]
@@ -74,7 +74,7 @@ class RolloutFollower:
     def __init__(self, settings: Settings, client: aioredis.Redis, sampling: SamplingPolicy) -> None:
         self._redis = client
         self._key = rollout_key(settings.champion_key_prefix, settings.app_name)
-        self._registry = challenger_registry_key(settings.topic_prefix)
+        self._registry = registry_hash_key(namespace(settings.topic_prefix))
         self._poll_s = settings.rollout_poll_s
         self._tenant_header = settings.gateway_tenant_header.lower()
         self._sampling = sampling

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 import httpx
 
+from infra.http_transport import AiohttpTransport
 from schemas.errors import ConfigError
-from schemas.http_transport import AiohttpTransport
-from schemas.settings import Settings
+from schemas.settings import GatewaySettings
 
 __all__ = ["OPENAI_ROUTES", "UpstreamTable", "forward_headers", "response_headers", "UpstreamClient"]
 
@@ -30,19 +30,19 @@ def _check_url(url: str, setting: str) -> str:
 class UpstreamTable:
     """OpenAI routes → base URL (production_url unless overridden); JSON routes → full URL."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.default_base = _check_url(settings.production_url, "SHADOW_PRODUCTION_URL")
+    def __init__(self, gateway: GatewaySettings) -> None:
+        self.default_base = _check_url(gateway.production_url, "SHADOW_PRODUCTION_URL")
         self.bases = {route: _check_url(url, f"SHADOW_GATEWAY_UPSTREAMS[{route!r}]")
-                      for route, url in settings.gateway_upstreams.items()}
+                      for route, url in gateway.gateway_upstreams.items()}
         self.json_models = {name: _check_url(url, f"SHADOW_GATEWAY_JSON_MODELS[{name!r}]")
-                            for name, url in settings.gateway_json_models.items()}
+                            for name, url in gateway.gateway_json_models.items()}
         self.json_routes = {route: _check_url(url, f"SHADOW_GATEWAY_JSON_ROUTES[{route!r}]")
-                            for route, url in settings.gateway_json_routes.items()}
+                            for route, url in gateway.gateway_json_routes.items()}
         for route in self.json_routes:
             if not route.startswith("/") or route in OPENAI_ROUTES:
                 raise ConfigError(f"SHADOW_GATEWAY_JSON_ROUTES has {route!r}: a path starting with / that is not "
                                   "one of the OpenAI routes")
-        self.api_key = settings.production_api_key
+        self.api_key = gateway.production_api_key
 
     def openai_url(self, route: str, suffix: str = "") -> str:
         """`/v1/chat/completions` → `<base>/chat/completions` (the base already ends in /v1)."""
@@ -66,18 +66,18 @@ def response_headers(headers: httpx.Headers) -> dict[str, str]:
 class UpstreamClient:
     """One pooled client for every upstream: keep-alive connections are reused across requests.
 
-    httpx's request and response types over aiohttp's connection pool (schemas/http_transport.py):
+    httpx's request and response types over aiohttp's connection pool (infra/http_transport.py):
     httpx's own pool was two thirds of the proxy's CPU per request. Requests go to the transport
     directly: a proxy needs none of httpx.AsyncClient's URL merging, cookie jar, auth and redirect
     handling, which were a third of what was left (py-spy). The read timeout bounds each read, not the
     whole answer, so a long stream runs on while it keeps sending. `transport` replaces the network
     (tests)."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._timeout = httpx.Timeout(connect=settings.gateway_connect_timeout_s, read=settings.upstream_timeout_s,
-                                      write=settings.upstream_timeout_s,
-                                      pool=settings.gateway_connect_timeout_s).as_dict()
-        self._transport = transport or AiohttpTransport(max_connections=settings.gateway_max_connections,
+    def __init__(self, gateway: GatewaySettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._timeout = httpx.Timeout(connect=gateway.gateway_connect_timeout_s, read=gateway.upstream_timeout_s,
+                                      write=gateway.upstream_timeout_s,
+                                      pool=gateway.gateway_connect_timeout_s).as_dict()
+        self._transport = transport or AiohttpTransport(max_connections=gateway.gateway_max_connections,
                                                         keepalive_s=30, whole_call_timeout=False)
 
     async def send(self, method: str, url: str, headers: dict[str, str], content: bytes | None = None,

@@ -20,9 +20,8 @@ from schemas.events import (
     ShadowStatus,
     Usage,
 )
-from schemas.redis_keys import challenger_registry_key, champion_key
+from schemas.redis_keys import champion_key, namespace, registry_hash_key
 from schemas.settings import ChallengerConfig, ModelPrice, Settings
-from schemas.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from schemas.topics import Topics, ensure_topics
 
 __all__ = [
@@ -46,10 +45,8 @@ __all__ = [
     "StoreUnavailableError",
     "Topics",
     "Usage",
-    "challenger_registry_key",
     "champion_key",
+    "namespace",
+    "registry_hash_key",
     "ensure_topics",
-    "offsets_by_time",
-    "read_ranges",
-    "topic_partitions",
 ]

@@ -1,12 +1,12 @@
 """The progressive rollout plan in Redis: the contract between its writers (promote --canary, the
 monitor) and its readers (every gateway).
 
-One JSON document per app (`rollout_key`): candidate, champion, steps (percent of chat/completion
+One JSON document per app (schemas/redis_keys.py: `rollout_key`): candidate, champion, steps (percent of chat/completion
 traffic the candidate serves), the hold time of each step, which step holds and since when, and the
 state. Every change bumps `version`. Gateways serve `share()` of the traffic to the candidate,
 sticky by the sampling key (producers/rollout.py: `arm_of`), so every gateway makes the same choice for the same key.
 Served figures per (rollout, step, arm) are counted by each gateway and added up in Redis
-(`served_stats_key`): the monitor's gates read them.
+(schemas/redis_keys.py: `served_stats_key`): the monitor's gates read them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["RolloutState", "RolloutPlan", "Arm", "LATENCY_BUCKETS_MS", "latency_bucket", "STATS_BUCKET_S",
-           "rollout_key", "served_stats_key"]
+__all__ = ["RolloutState", "RolloutPlan", "Arm", "LATENCY_BUCKETS_MS", "latency_bucket", "STATS_BUCKET_S"]
+
+STATS_BUCKET_S = 5  # served figures are kept per 5-second bucket, so the monitor can read a recent window
 
 RolloutState = Literal["running", "completed", "rolled_back", "aborted"]
 Arm = Literal["candidate", "champion"]
@@ -73,17 +74,3 @@ class RolloutPlan(BaseModel):
     @property
     def last_step(self) -> bool:
         return self.step_index == len(self.steps) - 1
-
-
-def rollout_key(champion_key_prefix: str, app: str) -> str:
-    """String (RolloutPlan JSON) written by promote --canary and the monitor, read by gateways."""
-    return f"{champion_key_prefix}:{app}:rollout"
-
-
-STATS_BUCKET_S = 5  # served figures are kept per 5-second bucket, so the monitor can read a recent window
-
-
-def served_stats_key(champion_key_prefix: str, app: str, rollout_id: str, step_index: int, arm: Arm) -> str:
-    """Hash of counters `<t>:requests`, `<t>:errors`, `<t>:lat:<i>` (t: unix time // STATS_BUCKET_S, i: the
-    LATENCY_BUCKETS_MS bucket), added to by every gateway."""
-    return f"{champion_key_prefix}:{app}:rollout:{rollout_id}:{step_index}:{arm}"

@@ -1,16 +1,58 @@
-"""The one Settings object, read from the environment (prefix SHADOW_) by the entry point only."""
+"""Settings: one object read from the environment (prefix SHADOW_) by the entry point only, made of
+one section per stage so that each component takes only the part it uses.
+
+Sections (each a frozen model; `Settings` inherits all of them, so every field keeps its flat name):
+
+    connections  ConnectionSettings  where Kafka, Redis and ClickHouse are; topic names; consumer group
+    stack        StackSettings       the local stack (`shadow-optic stack up`): dirs, versions, ports, logs
+    gateway      GatewaySettings     the gateway process: listening, upstreams, champion following
+    capture      CaptureSettings     what is captured and how (sampling, redaction, tags): gateway + library
+    models       ModelSettings       the challengers and the price table
+    worker       WorkerSettings      the stream worker: batching, replay, breaker, claims, allocation
+    scoring      ScoringSettings     similarity, embeddings and the LLM judge
+    promotion    PromotionSettings   promotion gates, readiness, champion registry and decisions
+    alerts       AlertSettings       drift and cost alerts
+    operations   OperationsSettings  lag monitor and backfill replays
+    rollout      RolloutSettings     progressive rollouts (gateway split, step gates) and the monitor process
+
+Reading a setting: a component takes its section (`UpstreamTable(settings.gateway)`) and reads
+`gateway.production_url`; the entry point builds `Settings()` once and hands each component
+`settings.<section>`. Flat access (`settings.production_url`) keeps working on the whole object.
+
+Adding a setting: add the field to the section class it belongs to, with a default and a
+description. Its environment variable is SHADOW_ + the field name in capitals, so the field name is
+the user-facing name: never rename one (tests/unit/schemas/test_settings.py lists every name users
+have). A new section: a `_Section` subclass, a base of `Settings`, and a property returning
+`self._section(NewSection)`. Every field belongs to exactly one section (tested).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import Topics
 
-__all__ = ["Settings", "ChallengerConfig", "ModelPrice", "BUILTIN_PRICES"]
+__all__ = [
+    "Settings",
+    "ConnectionSettings",
+    "StackSettings",
+    "GatewaySettings",
+    "CaptureSettings",
+    "ModelSettings",
+    "WorkerSettings",
+    "ScoringSettings",
+    "PromotionSettings",
+    "AlertSettings",
+    "OperationsSettings",
+    "RolloutSettings",
+    "ChallengerConfig",
+    "ModelPrice",
+    "BUILTIN_PRICES",
+]
 
 
 def _default_state_dir() -> Path:
@@ -67,17 +109,32 @@ class ChallengerConfig(BaseModel):
     allocation_share: float = Field(1.0, ge=0, description="weight in a fixed split of a shared budget")
 
 
-class Settings(BaseSettings):
-    """Everything configurable, from SHADOW_* variables (nested ones as JSON)."""
+class _Section(BaseModel):
+    """A part of Settings; read-only (a component must not change what another one reads)."""
 
-    model_config = SettingsConfigDict(env_prefix="SHADOW_", extra="ignore")
+    model_config = ConfigDict(frozen=True)
 
-    # Where the services are. Unset means: the local stack started by `shadow-optic stack up`.
+
+class ConnectionSettings(_Section):
+    """Where the services are. Unset means: the local stack started by `shadow-optic stack up`."""
+
     kafka_bootstrap: str | None = None
     redis_url: str | None = None
     clickhouse_url: str | None = Field(
         None, description="http(s)://user:pass@host:8123/db for a server, chdb:///dir for the embedded engine"
     )
+    topic_prefix: str = ""
+    topic_partitions: int = Field(4, ge=1)
+    consumer_group: str = "shadow-optic"
+    kafka_session_timeout_s: float = Field(30.0, ge=6, description="how soon a dead worker's partitions move")
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.topic_prefix)
+
+
+class StackSettings(_Section):
+    """The local stack and the processes it runs: directories, versions, ports, log level."""
 
     state_dir: Path = Field(default_factory=_default_state_dir)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
@@ -85,47 +142,40 @@ class Settings(BaseSettings):
     kafka_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     redis_port: int = Field(0, ge=0, le=65535)
     clickhouse_port: int = Field(0, ge=0, le=65535)
+    # kafka-tools (ConsumerGroupCommand) to cross-check lag figures; 4.4.0 is not on Maven Central.
+    kafka_tools_version: str = "4.3.1"
+    log_level: str = "INFO"
 
-    topic_prefix: str = ""
-    topic_partitions: int = Field(4, ge=1)
-    consumer_group: str = "shadow-optic"
 
-    # Gateway
+class GatewaySettings(_Section):
+    """The gateway process (producers/gateway.py): where it listens, where it forwards, its limits."""
+
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8080, ge=0, le=65535)
     production_url: str = "http://127.0.0.1:8101/v1"
     production_api_key: SecretStr | None = None
-    production_model_rev: str = "unknown"
     upstream_timeout_s: float = Field(120.0, gt=0)
-    app_name: str = "default"
-    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
     publisher_buffer_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
-
-    # Worker
-    challengers: list[ChallengerConfig] = Field(default_factory=list)
-    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="per model name, any role; "
-                                          "overrides the built-in list prices (BUILTIN_PRICES)")
-    replay_batch_size: int = Field(64, ge=1)
-    replay_concurrency: int = Field(32, ge=1)
-    # Score each replayed batch in the replay agent (one Kafka hop and one decode of every result
-    # fewer); the scoring agent then only scores results that arrive unscored (backfills).
-    score_in_replay: bool = True
-    # How long a stage waits to fill a batch: every stage adds up to this much to capture -> row time.
-    stage_batch_seconds: float = Field(0.2, gt=0, description="replay and scoring batch window")
-    sink_batch_size: int = Field(500, ge=1)
-    sink_batch_seconds: float = Field(0.5, gt=0)
-    max_event_bytes: int = Field(1024 * 1024, ge=1024)
-    worker_web_port: int = Field(6066, ge=0, le=65535)
-    log_level: str = "INFO"
-
-    # --- gateway settings (producers/) ---
     # Per-route upstream base URLs (route path -> base URL, like production_url); unset routes use production_url.
     gateway_upstreams: dict[str, str] = Field(default_factory=dict)
     # Non-LLM models: POST /models/<name>/predict goes to the URL given here (name -> full URL).
     gateway_json_models: dict[str, str] = Field(default_factory=dict)
     # Any other JSON path to mirror (path -> full URL), e.g. {"/score": "http://fraud:9000/score"}.
     gateway_json_routes: dict[str, str] = Field(default_factory=dict)
+    gateway_connect_timeout_s: float = Field(5.0, gt=0)
+    gateway_max_connections: int = Field(512, ge=1)
+    gateway_follow_champion: bool = Field(True, description="serve chat/completions from the promoted champion")
+    gateway_champion_poll_s: float = Field(5.0, gt=0, description="how often the champion registry is read")
+
+
+class CaptureSettings(_Section):
+    """What every capture (gateway, ASGI middleware, library call) records: the one source of its
+    defaults (producers.mirror.CaptureConfig takes them from here)."""
+
+    app_name: str = "default"
+    production_model_rev: str = "unknown"
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
     gateway_sample_ratios: dict[str, float] = Field(default_factory=dict, description="route -> ratio")
     # Sticky sampling key: the first source present wins (header:<name>, body:<field>, tenant, request_id).
     gateway_sample_keys: list[str] = Field(
@@ -140,13 +190,48 @@ class Settings(BaseSettings):
     gateway_pii_kinds: list[str] = Field(default_factory=lambda: ["email", "phone", "card", "iban"])
     gateway_pii_patterns: dict[str, str] = Field(default_factory=dict, description="name -> regex, masked as [NAME]")
     gateway_model_revs: dict[str, str] = Field(default_factory=dict, description="production model -> revision")
-    gateway_connect_timeout_s: float = Field(5.0, gt=0)
-    gateway_max_connections: int = Field(512, ge=1)
     gateway_max_capture_bytes: int = Field(1024 * 1024, ge=1024, description="longer answers are cut in the event")
-    gateway_follow_champion: bool = Field(True, description="serve chat/completions from the promoted champion")
-    gateway_champion_poll_s: float = Field(5.0, gt=0, description="how often the champion registry is read")
 
-    # --- stream agent settings (stream_agents/) ---
+
+class ModelSettings(_Section):
+    """The challengers and what every model costs."""
+
+    challengers: list[ChallengerConfig] = Field(default_factory=list)
+    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="per model name, any role; "
+                                          "overrides the built-in list prices (BUILTIN_PRICES)")
+
+    @field_validator("challengers")
+    @classmethod
+    def _unique_challenger_names(cls, value: list[ChallengerConfig]) -> list[ChallengerConfig]:
+        names = [c.name for c in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"challenger names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+    def price_of(self, model: str) -> ModelPrice:
+        """A model's price by its name, whatever its role: SHADOW_PRICES, then the built-in list prices."""
+        return self.prices.get(model) or BUILTIN_PRICES.get(model, ModelPrice())
+
+    def challenger_price(self, challenger: ChallengerConfig) -> ModelPrice:
+        """The challenger's own `price` when set, otherwise its model's price from the table."""
+        return challenger.price if challenger.price is not None else self.price_of(challenger.model)
+
+
+class WorkerSettings(_Section):
+    """The stream worker (stream_agents/): batching, replay calls, breaker, claims, allocation."""
+
+    replay_batch_size: int = Field(64, ge=1)
+    replay_concurrency: int = Field(32, ge=1)
+    # Score each replayed batch in the replay agent (one Kafka hop and one decode of every result
+    # fewer); the scoring agent then only scores results that arrive unscored (backfills).
+    score_in_replay: bool = True
+    # How long a stage waits to fill a batch: every stage adds up to this much to capture -> row time.
+    stage_batch_seconds: float = Field(0.2, gt=0, description="replay and scoring batch window")
+    sink_batch_size: int = Field(500, ge=1)
+    sink_batch_seconds: float = Field(0.5, gt=0)
+    max_event_bytes: int = Field(1024 * 1024, ge=1024)
+    worker_web_port: int = Field(6066, ge=0, le=65535)
     replay_lag_budget_s: float = Field(
         300.0, ge=0, description="a rate-limited call may wait until its Kafka message is this old; past it the "
                                  "pair is skipped (skipped_rate_limited). 0 = always wait")
@@ -165,11 +250,14 @@ class Settings(BaseSettings):
     replay_shared_budget_period: Literal["hour", "day", "month"] = "day"
     replay_pass_similarity: float = Field(0.6, ge=0, le=1, description="similarity that counts as a pass (evidence)")
     replay_allocation_target: float = Field(0.8, ge=0, le=1, description="pass rate a challenger must reach")
-    kafka_session_timeout_s: float = Field(30.0, ge=6, description="how soon a dead worker's partitions move")
     shutdown_timeout_s: float = Field(
         10.0, gt=0, description="longest a worker takes to stop on SIGTERM/SIGINT, whatever it waits on (Kafka "
                                 "unreachable included); past it the process exits without committing more")
-    # scoring (stream_agents/scoring/, docs/scoring.md)
+
+
+class ScoringSettings(_Section):
+    """Similarity, embeddings and the LLM judge (stream_agents/scoring/, docs/scoring.md)."""
+
     similarity_method: Literal["lexical", "embedding"] = Field(
         "lexical", description="lexical: fast, no model; embedding: SHADOW_EMBEDDING_* below")
     embedding_provider: Literal["http", "local", "hashing"] = Field(
@@ -206,8 +294,11 @@ class Settings(BaseSettings):
     scoring_numeric_fields: list[str] = Field(
         default_factory=lambda: ["score", "value", "prediction", "probability", "amount"])
 
-    # --- analytics settings (analytics/) ---
-    # Promotion gates (analytics/promotion.py); rates are fractions, latencies milliseconds.
+
+class PromotionSettings(_Section):
+    """Promotion gates (analytics/promotion.py, analytics/gates.py), readiness, the champion registry
+    in Redis and where decisions are announced. Rates are fractions, latencies milliseconds."""
+
     promotion_min_samples: int = Field(1000, ge=1, description="scored pairs a challenger needs before any verdict")
     promotion_diurnal_hours: float = Field(24.0, ge=0, description="hours of traffic the window must span")
     promotion_window_hours: float = Field(0.0, ge=0, description="judge only the last N hours (0 = everything)")
@@ -231,7 +322,19 @@ class Settings(BaseSettings):
         300.0, ge=0, description="the window is stale while the oldest unconsumed event is older than this")
     promotion_canary_steps: list[float] = Field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0])
     promotion_canary_step_minutes: int = Field(60, ge=1)
-    # Drift alerts (analytics/alerts.py)
+    # Readiness (teacher/student)
+    readiness_min_pairs: int = Field(1000, ge=1)
+    readiness_min_similarity: float = Field(0.85, ge=0, le=1)
+    readiness_max_p95_latency_ms: float = Field(500.0, gt=0)
+    readiness_max_errors: int = Field(0, ge=0)
+    # Decisions: champion registry in Redis, history, shadow.decisions topic, optional webhook
+    champion_key_prefix: str = "shadow-optic:champion"
+    decisions_webhook_url: str | None = None
+
+
+class AlertSettings(_Section):
+    """Drift alerts (analytics/alerts.py) and the daily cost alert."""
+
     alert_window_minutes: int = Field(5, ge=1)
     alert_max_delta_s: float = Field(0.45, ge=0, le=1)
     alert_max_p95_latency_delta_ms: float = Field(200.0)
@@ -242,18 +345,14 @@ class Settings(BaseSettings):
     alert_change_threshold: float = Field(0.15, gt=0, description="Page-Hinkley alarm level (ΔS units)")
     alert_fire_after: int = Field(2, ge=1, description="consecutive bad windows before an alert fires")
     alert_clear_after: int = Field(3, ge=1, description="consecutive good windows before it clears")
-    # Readiness (teacher/student) and costs
-    readiness_min_pairs: int = Field(1000, ge=1)
-    readiness_min_similarity: float = Field(0.85, ge=0, le=1)
-    readiness_max_p95_latency_ms: float = Field(500.0, gt=0)
-    readiness_max_errors: int = Field(0, ge=0)
-    cost_budget_usd_per_day: float | None = Field(None, ge=0, description="daily challenger spend that raises an alert")
+    cost_budget_usd_per_day: float | None = Field(None, ge=0, description="challenger spend per cost_budget_period "
+                                                                         "that raises an alert")
     cost_budget_period: Literal["day", "month"] = Field("day", description="the period of the cost budget")
-    # Decisions: champion registry in Redis, history, shadow.decisions topic, optional webhook
-    champion_key_prefix: str = "shadow-optic:champion"
-    decisions_webhook_url: str | None = None
 
-    # --- operations settings (lag monitor, backfill, API) ---
+
+class OperationsSettings(_Section):
+    """The lag monitor and backfill replays."""
+
     # Lag monitor: the alert fires after `lag_alert_checks` checks above `lag_alert_fire_above` and clears
     # after as many checks below `lag_alert_clear_below` (hysteresis: no flapping around one threshold).
     lag_alert_metric: Literal["messages", "seconds"] = "messages"
@@ -262,14 +361,16 @@ class Settings(BaseSettings):
     lag_alert_checks: int = Field(3, ge=1)
     lag_alert_webhook_url: str | None = None
     lag_check_interval_s: float = Field(15.0, gt=0)
-    # kafka-tools (ConsumerGroupCommand) to cross-check lag figures; 4.4.0 is not on Maven Central.
-    kafka_tools_version: str = "4.3.1"
     # Backfill replay: pace of a challenger without its own rate_limit_rps; calls at once; checkpoint batch.
     backfill_qps: float = Field(20.0, gt=0)
     backfill_concurrency: int = Field(8, ge=1)
     backfill_batch_size: int = Field(32, ge=1)
 
-    # --- progressive rollout and the monitor (analytics/rollout*.py, producers/rollout.py, shadow_optic/monitor.py) ---
+
+class RolloutSettings(_Section):
+    """Progressive rollouts (gateway: producers/rollout.py; gates: analytics/rollout_gates.py) and the
+    monitor process (shadow_optic/monitor.py): leader lease, checks, health, auto-promotion."""
+
     rollout_poll_s: float = Field(1.0, gt=0, description="how often a gateway reads the rollout plan")
     rollout_stats_flush_s: float = Field(1.0, gt=0, description="how often a gateway adds its served figures to Redis")
     rollout_window_s: float = Field(20.0, gt=0, description="recent window each gate is also judged on")
@@ -280,35 +381,86 @@ class Settings(BaseSettings):
         200.0, ge=0, description="candidate p95 − champion p95 on the same step that rolls back")
     rollout_max_refusal_rate_increase: float = Field(
         0.01, ge=0, le=1, description="candidate refusal rate − champion's (scored served traffic) that rolls back")
-    monitor_interval_s: float = Field(2.0, gt=0, description="the monitor's check period (rollout gates, alerts)")
-    monitor_alert_interval_s: float = Field(15.0, gt=0, description="how often the monitor evaluates drift alerts")
+    monitor_interval_s: float = Field(2.0, gt=0, description="the monitor's check period (rollout gates)")
+    monitor_alert_interval_s: float = Field(15.0, gt=0, description="how often the monitor evaluates drift and "
+                                                                    "cost alerts")
     monitor_alert_lookback_hours: float = Field(24.0, gt=0, description="window series replayed per drift check")
     monitor_lease_s: float = Field(10.0, gt=0, description="leader lease in Redis; a standby takes over after it")
     monitor_host: str = "127.0.0.1"
     monitor_port: int = Field(9310, ge=0, description="health and Prometheus metrics (0: off)")
-    monitor_webhook_url: str | None = Field(None, description="alerts and rollout decisions (default: the decisions "
-                                                                "webhook)")
+    monitor_webhook_url: str | None = Field(None, description="alert transitions (default: the decisions webhook)")
     auto_promote: bool = Field(False, description="start a canary when a promote verdict holds for N checks")
     auto_promote_checks: int = Field(3, ge=1)
     auto_promote_interval_s: float = Field(60.0, gt=0, description="how often the monitor computes verdicts")
 
-    @field_validator("challengers")
-    @classmethod
-    def _unique_challenger_names(cls, value: list[ChallengerConfig]) -> list[ChallengerConfig]:
-        names = [c.name for c in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"challenger names must be unique; repeated: {', '.join(duplicates)}")
-        return value
+
+SECTIONS: dict[str, type[_Section]] = {
+    "connections": ConnectionSettings,
+    "stack": StackSettings,
+    "gateway": GatewaySettings,
+    "capture": CaptureSettings,
+    "models": ModelSettings,
+    "worker": WorkerSettings,
+    "scoring": ScoringSettings,
+    "promotion": PromotionSettings,
+    "alerts": AlertSettings,
+    "operations": OperationsSettings,
+    "rollout": RolloutSettings,
+}
+
+_S = TypeVar("_S", bound=_Section)
+
+
+class Settings(ConnectionSettings, StackSettings, GatewaySettings, CaptureSettings, ModelSettings, WorkerSettings,
+               ScoringSettings, PromotionSettings, AlertSettings, OperationsSettings, RolloutSettings, BaseSettings):
+    """Everything configurable, from SHADOW_* variables (nested ones as JSON): every section's fields."""
+
+    model_config = SettingsConfigDict(env_prefix="SHADOW_", extra="ignore", frozen=False)
+
+    def _section(self, section: type[_S]) -> _S:
+        # Already validated here: the section is a read-only copy of this object's values.
+        return section.model_construct(**{name: getattr(self, name) for name in section.model_fields})
 
     @property
-    def topics(self) -> Topics:
-        return Topics.with_prefix(self.topic_prefix)
+    def connections(self) -> ConnectionSettings:
+        return self._section(ConnectionSettings)
 
-    def price_of(self, model: str) -> ModelPrice:
-        """A model's price by its name, whatever its role: SHADOW_PRICES, then the built-in list prices."""
-        return self.prices.get(model) or BUILTIN_PRICES.get(model, ModelPrice())
+    @property
+    def stack(self) -> StackSettings:
+        return self._section(StackSettings)
 
-    def challenger_price(self, challenger: ChallengerConfig) -> ModelPrice:
-        """The challenger's own `price` when set, otherwise its model's price from the table."""
-        return challenger.price if challenger.price is not None else self.price_of(challenger.model)
+    @property
+    def gateway(self) -> GatewaySettings:
+        return self._section(GatewaySettings)
+
+    @property
+    def capture(self) -> CaptureSettings:
+        return self._section(CaptureSettings)
+
+    @property
+    def models(self) -> ModelSettings:
+        return self._section(ModelSettings)
+
+    @property
+    def worker(self) -> WorkerSettings:
+        return self._section(WorkerSettings)
+
+    @property
+    def scoring(self) -> ScoringSettings:
+        return self._section(ScoringSettings)
+
+    @property
+    def promotion(self) -> PromotionSettings:
+        return self._section(PromotionSettings)
+
+    @property
+    def alerts(self) -> AlertSettings:
+        return self._section(AlertSettings)
+
+    @property
+    def operations(self) -> OperationsSettings:
+        return self._section(OperationsSettings)
+
+    @property
+    def rollout(self) -> RolloutSettings:
+        return self._section(RolloutSettings)

@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from analytics.drift import drift_windows, scored_rows
 from analytics.service import verdicts
-from schemas.clickhouse import connect
+from infra.clickhouse import connect
 from schemas.errors import ConfigError, StackError
 from schemas.settings import ChallengerConfig, Settings
 from shadow_optic.child_env import settings_env

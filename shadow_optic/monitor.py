@@ -35,6 +35,7 @@ from analytics.champion import ChampionRegistry
 from analytics.rollout import RolloutStore, ServedFigures
 from analytics.rollout_gates import RefusalFigures, StepDecision, evaluate_step
 from schemas.errors import ConfigError
+from schemas.redis_keys import auto_promote_key, monitor_alerts_key, monitor_lease_key, namespace, registry_hash_key
 from schemas.rollout import RolloutPlan
 from schemas.settings import Settings
 
@@ -96,12 +97,11 @@ class Monitor:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
         prefix = settings.champion_key_prefix
-        self.lease = LeaderLease(self.redis, f"{prefix}:{self.app}:monitor:leader", self.holder,
-                                 settings.monitor_lease_s)
+        self.lease = LeaderLease(self.redis, monitor_lease_key(prefix, self.app), self.holder, settings.monitor_lease_s)
         self.rollouts = RolloutStore(self.redis, prefix)
         self.champions = ChampionRegistry(self.redis, prefix)
-        self._alerts_key = f"{prefix}:{self.app}:monitor:alerts"
-        self._auto_key = f"{prefix}:{self.app}:monitor:auto-promote"
+        self._alerts_key = monitor_alerts_key(prefix, self.app)
+        self._auto_key = auto_promote_key(prefix, self.app)
         self.gauges = _Gauges()
         self.webhook_url = settings.monitor_webhook_url or settings.decisions_webhook_url
         self.acting = False
@@ -249,10 +249,9 @@ class Monitor:
                               champion_refusals=champ[1])
 
     def champions_candidate_model(self, plan: RolloutPlan) -> str | None:
-        from schemas.redis_keys import challenger_registry_key
         from schemas.settings import ChallengerConfig
 
-        blob = self.redis.hget(challenger_registry_key(self.settings.topic_prefix), plan.candidate)
+        blob = self.redis.hget(registry_hash_key(namespace(self.settings.topic_prefix)), plan.candidate)
         return ChallengerConfig.model_validate_json(blob).model if blob else None
 
     def _record(self, kind: str, challenger: str, verdict: str, reason: str, evidence: dict) -> None:

@@ -27,7 +27,7 @@ def run_gateway(settings: Settings) -> None:
         logging.getLogger(__name__).warning("could not check Kafka topics (%s); serving anyway, events are "
                                             "buffered and sent once Kafka answers", exc)
     with EventPublisher(settings.kafka_bootstrap, settings.topics.requests, settings.publisher_buffer_bytes,
-                        capture_config=CaptureConfig.from_settings(settings)) as pub:
+                        capture_config=CaptureConfig.from_settings(settings.capture)) as pub:
         app = create_gateway(settings, pub)
         # Keep-alive longer than clients' pools expect, so connections are reused, not re-opened.
         uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
@@ -87,7 +87,8 @@ def _exit_unless_stopped_within(timeout_s: float) -> None:
 
 
 def _migrate(clickhouse_url: str) -> None:
-    from schemas.clickhouse import connect, migrate
+    from schemas.clickhouse import migrate
+    from infra.clickhouse import connect
 
     client = connect(clickhouse_url)
     try:

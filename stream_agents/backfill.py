@@ -30,10 +30,11 @@ import redis.asyncio as aioredis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import BaseModel, Field
 
+from infra.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from schemas.errors import ConfigError, InvalidEventError, StackError
 from schemas.events import InferenceEvent
-from schemas.settings import ChallengerConfig, Settings
-from schemas.topic_ranges import offsets_by_time, read_ranges, topic_partitions
+from schemas.redis_keys import backfill_checkpoint_key
+from schemas.settings import ChallengerConfig, ModelSettings, Settings, WorkerSettings
 from stream_agents.claims import ClaimStore
 from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
@@ -180,7 +181,8 @@ class _Reader:
 def pinned_event_ids(clickhouse_url: str, challenger: str, ts_from: datetime | None,
                      ts_to: datetime | None) -> set[str]:
     """Event ids the earlier challenger has rows for (any status: it saw them), near the window."""
-    from schemas.clickhouse import SCORES_TABLE, connect
+    from schemas.clickhouse import SCORES_TABLE
+    from infra.clickhouse import connect
 
     client = connect(clickhouse_url)
     try:
@@ -230,7 +232,7 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
     topics = settings.topics
     job_id = plan.job_id(topics.requests)
     async with aioredis.Redis.from_url(settings.redis_url) as redis:
-        checkpoint = _Checkpoint(redis, f"{settings.topic_prefix}shadow:backfill:{job_id}")
+        checkpoint = _Checkpoint(redis, backfill_checkpoint_key(registry_prefix(settings.topic_prefix), job_id))
         state = await checkpoint.load() if resume else None
         if not resume:
             await checkpoint.clear()
@@ -268,15 +270,16 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
     return report
 
 
-def _stage_settings(settings: Settings, challenger: ChallengerConfig) -> tuple[Settings, ChallengerConfig]:
+def _stage_settings(settings: Settings, challenger: ChallengerConfig
+                    ) -> tuple[WorkerSettings, ModelSettings, ChallengerConfig]:
     """The worker's replay stage, tuned for a backfill: one challenger, always allocated, never skipped
     for lag (old events are not late), paced at SHADOW_BACKFILL_QPS unless the challenger has its own
     shared rate limit (Redis, across all workers: the backfill queues behind live traffic)."""
     if challenger.rate_limit_rps is None:
         challenger = challenger.model_copy(update={"rate_limit_rps": settings.backfill_qps})
-    return settings.model_copy(update={"challengers": [challenger], "replay_allocation": "all",
-                                       "replay_lag_budget_s": 0.0,
-                                       "replay_concurrency": settings.backfill_concurrency}), challenger
+    worker = settings.worker.model_copy(update={"replay_allocation": "all", "replay_lag_budget_s": 0.0,
+                                                "replay_concurrency": settings.backfill_concurrency})
+    return worker, settings.models.model_copy(update={"challengers": [challenger]}), challenger
 
 
 def _sample(metrics: WorkerMetrics, name: str, labels: dict[str, str]) -> int:
@@ -306,7 +309,7 @@ async def _replay(settings: Settings, challenger: ChallengerConfig, redis: aiore
         if error is not None:
             failures.append(str(error))
 
-    stage_settings, challenger = _stage_settings(settings, challenger)
+    worker, models, challenger = _stage_settings(settings, challenger)
     prefix = registry_prefix(settings.topic_prefix)
     claims = ClaimStore(redis, prefix=prefix, ttl_s=settings.claim_ttl_s,
                         liveness_s=max(3.0, 4 * settings.worker_heartbeat_s))
@@ -316,7 +319,7 @@ async def _replay(settings: Settings, challenger: ChallengerConfig, redis: aiore
     limits = httpx.Limits(max_connections=settings.backfill_concurrency * 2)
     try:
         async with httpx.AsyncClient(limits=limits) as http:
-            stage = ReplayStage(stage_settings, http, claims, RateLimiter(redis, prefix), metrics)
+            stage = ReplayStage(worker, models, http, claims, RateLimiter(redis, prefix), metrics)
             size = settings.backfill_batch_size
             for start in range(0, len(todo), size):
                 if stop.is_set():

@@ -19,28 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas.errors import ShadowOpticError
+from stream_agents.retry import describe, doubling_delays
 
 __all__ = ["BatchGuard", "GuardMetrics", "describe", "is_retriable", "withhold_acks"]
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E")
-
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")  # user:password@ in any URL an error message quotes
-
-
-def describe(exc: BaseException, limit: int = 300) -> str:
-    """Type and message of an error for a log line or a dead letter: no credentials, bounded length."""
-    text = _CREDENTIALS.sub("***@", str(exc))
-    return f"{type(exc).__name__}: {text[:limit]}{'…' if len(text) > limit else ''}"
-
 
 def is_retriable(exc: BaseException) -> bool:
     """True for outages (the same call may pass later); False for errors that repeat on the same input."""
@@ -125,8 +116,8 @@ class BatchGuard(Generic[E]):
         Retriable errors are retried with back-off for as long as they last: dropping data because
         a dependency is down would be worse than a visible stall.
         """
-        backoff, tries = self._base_backoff_s, 0
-        while True:
+        tries = 0
+        for backoff in doubling_delays(self._base_backoff_s, self._max_backoff_s):
             try:
                 await self._body(events)
                 return None
@@ -139,4 +130,4 @@ class BatchGuard(Generic[E]):
                 log.error("%s: a batch of %d failed (%s; retry in %.1fs): %s", self.stage, len(events),
                           "retriable" if retriable else f"attempt {tries} of {attempts}", backoff, describe(exc))
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
+        raise AssertionError("doubling_delays never ends")

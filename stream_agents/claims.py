@@ -17,6 +17,7 @@ from enum import StrEnum
 import redis.asyncio as aioredis
 
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus
+from schemas.redis_keys import claim_key, worker_liveness_prefix
 from stream_agents.redis_batch import RedisBatcher
 
 __all__ = ["ClaimOutcome", "ClaimStore", "abandoned_result"]
@@ -75,11 +76,11 @@ class ClaimStore:
         self._batcher = RedisBatcher(client)
 
     def _key(self, event_id: str, challenger: str) -> str:
-        return f"{self._prefix}:claim:{challenger}:{event_id}"
+        return claim_key(self._prefix, challenger, event_id)
 
     @property
     def _worker_prefix(self) -> str:
-        return f"{self._prefix}:worker:"
+        return worker_liveness_prefix(self._prefix)
 
     async def beat(self) -> None:
         """Keep this worker's claims alive; called every heartbeat interval (liveness = several beats)."""

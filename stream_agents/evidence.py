@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from schemas.events import ScoredRecord, ShadowStatus
+from schemas.redis_keys import evidence_key
 from stream_agents.allocation import Evidence
 
 __all__ = ["EvidenceStore"]
@@ -16,7 +17,7 @@ __all__ = ["EvidenceStore"]
 class EvidenceStore:
     def __init__(self, client: aioredis.Redis, prefix: str, pass_similarity: float) -> None:
         self._redis = client
-        self._key = f"{prefix}:evidence"
+        self._key = evidence_key(prefix)
         self._pass_similarity = pass_similarity
 
     async def record(self, records: Iterable[ScoredRecord]) -> None:

@@ -18,6 +18,8 @@ from typing import Literal
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 
+from schemas.redis_keys import SHARED_SPEND, rate_key, spend_key
+
 __all__ = ["Admission", "AdmissionOutcome", "SpendLimits", "RateLimiter", "period_bucket"]
 
 _ADMIT = """
@@ -116,9 +118,9 @@ class RateLimiter:
         self._penalize = client.register_script(_PENALIZE)
 
     def _keys(self, challenger: str, limits: SpendLimits) -> list[str]:
-        return [f"{self._prefix}:rate:{challenger}",
-                f"{self._prefix}:spend:{challenger}:{period_bucket(limits.budget_period)}",
-                f"{self._prefix}:spend:_shared:{period_bucket(limits.shared_period)}"]
+        return [rate_key(self._prefix, challenger),
+                spend_key(self._prefix, challenger, period_bucket(limits.budget_period)),
+                spend_key(self._prefix, SHARED_SPEND, period_bucket(limits.shared_period))]
 
     async def admit(self, challenger: str, limits: SpendLimits, max_wait_s: float | None,
                     estimate_usd: float = 0.0) -> Admission:
@@ -152,7 +154,7 @@ class RateLimiter:
 
     async def penalize(self, challenger: str, seconds: float) -> None:
         """The provider said 'retry after N s': no worker books a slot of this challenger before then."""
-        await self._penalize(keys=[f"{self._prefix}:rate:{challenger}"], args=[int(seconds * 1e6)])
+        await self._penalize(keys=[rate_key(self._prefix, challenger)], args=[int(seconds * 1e6)])
 
     async def spent(self, challenger: str, limits: SpendLimits) -> float:
         value = await self._redis.get(self._keys(challenger, limits)[1])

@@ -24,6 +24,7 @@ from redis.exceptions import WatchError
 from pydantic import ValidationError
 
 from schemas.errors import ConfigError
+from schemas.redis_keys import namespace, registry_hash_key, registry_seed_key, registry_version_key
 from schemas.settings import ChallengerConfig
 
 __all__ = ["ChallengerRegistry", "registry_prefix", "config_to_json", "configuration_digest"]
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 
 
 def registry_prefix(topic_prefix: str) -> str:
-    return f"{topic_prefix}shadow"
+    """The Redis namespace of the deployment (schemas.redis_keys.namespace), which every store takes."""
+    return namespace(topic_prefix)
 
 
 def config_to_json(config: ChallengerConfig) -> str:
@@ -65,9 +67,9 @@ def _seed_record(raw: bytes | str | None) -> tuple[str | None, dict[str, str]]:
 class ChallengerRegistry:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self._redis = client
-        self._hash = f"{prefix}:challengers"
-        self._version = f"{prefix}:challengers:version"
-        self._seeded = f"{prefix}:challengers:seeded"
+        self._hash = registry_hash_key(prefix)
+        self._version = registry_version_key(prefix)
+        self._seeded = registry_seed_key(prefix)
 
     async def seed(self, challengers: list[ChallengerConfig]) -> bool:
         """Apply the configured challengers (SHADOW_CHALLENGERS) once per change of that list; True if written.

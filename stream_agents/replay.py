@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 import httpx
 
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus
-from schemas.settings import ChallengerConfig, Settings
+from schemas.settings import ChallengerConfig, GatewaySettings, ModelSettings, WorkerSettings
 from stream_agents.allocation import Evidence, fixed_pick, thompson_pick
 from stream_agents.breaker import BreakerState, CircuitBreaker
 from stream_agents.challenger_client import ChallengerClient
 from stream_agents.claims import ClaimOutcome, ClaimStore, abandoned_result
 from stream_agents.limits import AdmissionOutcome, RateLimiter, SpendLimits
 from stream_agents.metrics import WorkerMetrics
+from stream_agents.retry import doubling_delays, retry_forever
 
 __all__ = ["ActiveChallenger", "ReplayStage"]
 
@@ -43,20 +44,25 @@ class ActiveChallenger:
 
 
 class ReplayStage:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, claims: ClaimStore, limiter: RateLimiter,
-                 metrics: WorkerMetrics | None = None, rng: random.Random | None = None) -> None:
-        self._settings = settings
+    """Starts with `models.challengers`; `set_challengers` follows the registry from then on."""
+
+    def __init__(self, worker: WorkerSettings, models: ModelSettings, http: httpx.AsyncClient, claims: ClaimStore,
+                 limiter: RateLimiter, metrics: WorkerMetrics | None = None, rng: random.Random | None = None,
+                 production: GatewaySettings | None = None) -> None:
+        self._settings = worker
+        self._models = models
         self._http = http
         self._claims = claims
         self._limiter = limiter
         self.metrics = metrics or WorkerMetrics()
         self._rng = rng or random.Random()
-        self._slots = asyncio.Semaphore(settings.replay_concurrency)
+        self._slots = asyncio.Semaphore(worker.replay_concurrency)
         self._active: dict[str, ActiveChallenger] = {}
         self._inflight: set[tuple[str, str]] = set()
         self.evidence: dict[str, Evidence] = {}
+        self._production = production
         self._champions: dict[str, ActiveChallenger] = {}  # `production` per requested model, for canaries
-        self.set_challengers(settings.challengers)
+        self.set_challengers(models.challengers)
 
     # --- challengers ---------------------------------------------------------------------------
 
@@ -81,7 +87,7 @@ class ReplayStage:
                                  shared_period=s.replay_shared_budget_period)
             client = ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
                                       retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
-                                      price=s.challenger_price(config))
+                                      price=self._models.challenger_price(config))
             active[config.name] = ActiveChallenger(config, client, breaker, limits)
         self._active = active
         self.metrics.challengers.set(len(active))
@@ -97,15 +103,17 @@ class ReplayStage:
         registered = self._active.get(serving.compare_with)
         if registered is not None:
             return registered
+        if self._production is None:
+            return None  # no production endpoint known here (a backfill): replay as any other event
         model = serving.requested_model or event.request.model
         if model not in self._champions:
-            s = self._settings
-            config = ChallengerConfig(name=serving.compare_with, base_url=s.production_url, model=model,
-                                      api_key=s.production_api_key)
+            s, p = self._settings, self._production
+            config = ChallengerConfig(name=serving.compare_with, base_url=p.production_url, model=model,
+                                      api_key=p.production_api_key)
             self._champions[model] = ActiveChallenger(
                 config, ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
                                          retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
-                                         price=s.price_of(model)),
+                                         price=self._models.price_of(model)),
                 CircuitBreaker(s.breaker_failure_threshold, s.breaker_open_s, s.breaker_half_open_probes),
                 SpendLimits())
         return self._champions[model]
@@ -168,8 +176,8 @@ class ReplayStage:
     async def _settle_claim(self, event: InferenceEvent, ch: ActiveChallenger, pair: tuple[str, str]
                             ) -> ShadowResult | None:
         """None once the pair is ours to decide; otherwise the result already stored for it."""
-        delay, deadline = 0.05, time.monotonic() + 600
-        while True:
+        deadline = time.monotonic() + 600
+        for delay in doubling_delays(0.05, 1.0):
             outcome, value = await self._claims.claim(event.event_id, ch.config.name)
             self.metrics.claims.labels(outcome.value).inc()
             if outcome is ClaimOutcome.CLAIMED:
@@ -189,7 +197,7 @@ class ReplayStage:
                     return self._count(settled)
                 continue  # someone else settled it: read what they stored
             await asyncio.sleep(delay)  # a live worker is calling: its result will be there soon
-            delay = min(delay * 2, 1.0)
+        raise AssertionError("doubling_delays never ends")
 
     async def _decide_and_call(self, event: InferenceEvent, ch: ActiveChallenger, allocated: bool, stamp: float
                                ) -> ShadowResult:
@@ -263,13 +271,6 @@ class ReplayStage:
     async def _store_result(self, result: ShadowResult) -> None:
         # The call is paid for: keep trying to record it, or a retry of this batch would find the pair
         # pending and settle it as abandoned.
-        backoff = 0.2
-        while True:
-            try:
-                await self._claims.complete(result)
-                return
-            except Exception as exc:  # Redis outage: retriable by nature
-                log.error("cannot store the result of %s/%s in Redis (retry in %.1fs): %s",
-                          result.event.event_id, result.challenger, backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        await retry_forever(lambda: self._claims.complete(result),  # a Redis outage: retriable by nature
+                            f"storing the result of {result.event.event_id}/{result.challenger} in Redis",
+                            first_s=0.2, cap_s=10.0, logger=log)

@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.clickhouse import JUDGMENTS_TABLE, SCORES_TABLE
 from schemas.events import Judgment, ScoredRecord
+from stream_agents.retry import retry_forever
 
 __all__ = ["ScoreSink", "SCORE_COLUMNS", "JUDGMENT_COLUMNS", "records_to_columns", "judgments_to_columns"]
 
@@ -72,24 +73,21 @@ class ScoreSink:
         """Insert until ClickHouse has the rows; back off between failures; never raises."""
         if not records:
             return
-        backoff = 0.5
-        while True:
-            try:
-                await asyncio.to_thread(self._insert, records)
-            except Exception as exc:  # any failure: keep the batch, reconnect, try again
-                self.failed_attempts += 1
-                if self.stalled_since is None:
-                    self.stalled_since = time.monotonic()
-                stalled = time.monotonic() - self.stalled_since
-                log.error("ClickHouse insert of %d rows failed (stalled %.0fs, retry in %.1fs): %s",
-                          len(records), stalled, backoff, exc)
-                self._reset_client()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
-                continue
-            self.rows_written += len(records)
-            self.stalled_since = None
-            return
+
+        def failed(_exc: BaseException) -> None:  # any failure: keep the batch, reconnect, try again
+            self.failed_attempts += 1
+            if self.stalled_since is None:
+                self.stalled_since = time.monotonic()
+            self._reset_client()
+
+        def what() -> str:
+            stalled = time.monotonic() - (self.stalled_since or time.monotonic())
+            return f"ClickHouse insert of {len(records)} rows (stalled {stalled:.0f}s)"
+
+        await retry_forever(lambda: asyncio.to_thread(self._insert, records), what, on_failure=failed,
+                            cap_s=self._max_backoff_s, logger=log)
+        self.rows_written += len(records)
+        self.stalled_since = None
 
     def _reset_client(self) -> None:
         if self._client is not None:

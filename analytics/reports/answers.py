@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ValidationError
 
+from infra.topic_ranges import offsets_by_time, read_ranges
 from schemas.errors import StackError
 from schemas.events import ShadowResult
-from schemas.topic_ranges import offsets_by_time, read_ranges
 
 __all__ = ["AnswerScan", "fetch_answers"]
 

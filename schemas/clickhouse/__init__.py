@@ -1,52 +1,22 @@
-"""How to reach ClickHouse and the versioned DDL every reader and writer agrees on.
+"""The versioned DDL every reader and writer of ClickHouse agrees on, and the table names.
 
-One code path: clickhouse-connect, either to a server (http(s)://…) or to the embedded chDB engine
-(chdb:///dir). Files NNN_name.sql beside this module are applied in order, once each.
+Files NNN_name.sql beside this module are applied in order, once each (`migrate`). How to reach
+ClickHouse is plumbing: infra.clickhouse.connect.
 """
 
 from __future__ import annotations
 
 import re
 from importlib import resources
-from urllib.parse import urlsplit
 
 from clickhouse_connect.driver.client import Client
 
-from schemas.errors import ConfigError, StoreUnavailableError
-
-__all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "connect", "migrate", "migrations"]
+__all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "migrate", "migrations"]
 
 SCORES_TABLE = "shadow_scores"
 JUDGMENTS_TABLE = "shadow_judgments"
 _MIGRATIONS_TABLE = "shadow_schema_migrations"
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-
-
-def connect(url: str) -> Client:
-    """A clickhouse-connect client for `url` (http://, https:// or chdb:///abs/dir)."""
-    import clickhouse_connect  # heavy import, only when a client is really wanted
-
-    scheme = urlsplit(url).scheme
-    if scheme not in ("http", "https", "chdb"):
-        raise ConfigError(
-            f"SHADOW_CLICKHOUSE_URL={url!r} is not understood: use http(s)://host:8123/db for a "
-            "ClickHouse server or chdb:///absolute/dir for the embedded engine"
-        )
-    try:
-        if scheme == "chdb":
-            return clickhouse_connect.get_client(dsn=url)
-        # No session id: the client is shared by concurrent batches and needs no server-side state.
-        return clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
-    except Exception as exc:  # clickhouse-connect raises several unrelated types here
-        raise StoreUnavailableError(f"cannot reach ClickHouse at {redact_url(url)}: {exc}") from exc
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
 
 
 # Markers a migration may use for the aggregate columns and -State expressions every score view

@@ -47,7 +47,7 @@ class ApiState:
         self._lag_lock = threading.Lock()  # one AdminClient + probe consumer, one reader at a time
 
     async def open(self) -> "ApiState":
-        from schemas.clickhouse import connect
+        from infra.clickhouse import connect
 
         self.clickhouse = await run_in_threadpool(connect, self.settings.clickhouse_url)
         return self

@@ -14,7 +14,7 @@ from schemas.settings import Settings
 
 @contextmanager
 def _clickhouse(settings: Settings):
-    from schemas.clickhouse import connect
+    from infra.clickhouse import connect
 
     client = connect(settings.clickhouse_url)
     try:

@@ -15,7 +15,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.text import Text
 
     from analytics.lag import LagMonitor
-    from schemas.clickhouse import connect
+    from infra.clickhouse import connect
     from schemas.errors import ShadowOpticError
     from shadow_optic.dashboard import collect_overview, render
     from shadow_optic.stack.launcher import resolve_settings

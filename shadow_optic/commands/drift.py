@@ -12,7 +12,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.drift import drift_windows
     from analytics.scope import Scope, one_scorer_version
     from analytics.windows import DriftQuery, drift
-    from schemas.clickhouse import connect
+    from infra.clickhouse import connect
     from shadow_optic.report import drift_rows_table, drift_table
     from shadow_optic.stack.launcher import resolve_settings
 

@@ -73,7 +73,7 @@ def _export_pairs(args: argparse.Namespace, settings: Settings, client) -> int: 
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from schemas.clickhouse import connect
+    from infra.clickhouse import connect
     from shadow_optic.stack.launcher import resolve_settings
 
     settings = resolve_settings(settings)

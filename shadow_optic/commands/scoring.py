@@ -55,7 +55,7 @@ async def _similarity(args: argparse.Namespace, settings: Settings) -> int:
     handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
     bad = 0
     try:
-        async with Scorer(settings, use_judge=False) as scorer:
+        async with Scorer(settings.scoring, settings.connections, use_judge=False) as scorer:
             batch: list[tuple[int, dict[str, Any] | None, str | None]] = []
 
             async def flush() -> None:
@@ -130,7 +130,7 @@ def _run_rescore(args: argparse.Namespace, settings: Settings) -> int:
 def _run_noise_floor(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.noise_floor import noise_floor
     from analytics.scope import latest_scorer_version
-    from schemas.clickhouse import connect
+    from infra.clickhouse import connect
     from shadow_optic.stack.launcher import resolve_settings
 
     client = connect(resolve_settings(settings).clickhouse_url)

@@ -15,7 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from schemas.clickhouse import connect, migrate, redact_url
+from infra.clickhouse import connect, redact_url
+from schemas.clickhouse import migrate
+
 from schemas.errors import ConfigError, StackError
 from schemas.settings import Settings
 from shadow_optic.stack.kafka_broker import ensure_kafka_jars, start_kafka, wait_for_kafka

@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 
 from schemas.errors import ChallengerError, ConfigError
+from schemas.redis_keys import embedding_key
 from stream_agents.scoring.similarity import STOP_WORDS, SimilarityScore, _stem, _tokens, _weight, lexical_similarity
 
 __all__ = [
@@ -198,7 +199,7 @@ class EmbeddingCache:
 
     def key(self, model: str, chunk_chars: int, text: str) -> str:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        return f"{self._prefix}:emb:{model}:c{chunk_chars}:{digest}"
+        return embedding_key(self._prefix, model, chunk_chars, digest)
 
     async def get_many(self, keys: list[str]) -> list[np.ndarray | None]:
         if not keys:

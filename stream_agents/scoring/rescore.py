@@ -16,11 +16,13 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from schemas.clickhouse import SCORES_TABLE, connect, migrate
+
+from infra.topic_ranges import offsets_by_time, read_ranges
+from schemas.clickhouse import SCORES_TABLE, migrate
+from infra.clickhouse import connect
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import ScoredRecord, ShadowResult
 from schemas.settings import Settings
-from schemas.topic_ranges import offsets_by_time, read_ranges
 from stream_agents.decoding import decode
 from stream_agents.scoring.scorer import Scorer
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns
@@ -61,7 +63,7 @@ async def _rescore(settings: Settings, since, until, batch_size, progress, timeo
     try:
         migrate(client)  # the new columns must exist before rows carrying them arrive
         ranges = offsets_by_time(consumer, topic, since, until, timeout_s)
-        async with Scorer(settings) as scorer:
+        async with Scorer(settings.scoring, settings.connections) as scorer:
             report = RescoreReport(scorer_version=scorer.version, partitions=len(ranges))
             batches = read_ranges(consumer, topic, ranges, batch_size)
             pending: list[ShadowResult] = []

@@ -18,7 +18,7 @@ import httpx
 
 from schemas.errors import ConfigError
 from schemas.events import Judgment, ScoredRecord, ShadowResult, ShadowStatus
-from schemas.settings import ModelPrice, Settings
+from schemas.settings import ConnectionSettings, ModelPrice, ScoringSettings
 from stream_agents.scoring.embeddings import (
     EMBEDDING_VERSION,
     EmbeddingCache,
@@ -51,11 +51,18 @@ def sampled_for_judge(event_id: str, ratio: float) -> bool:
 
 
 class Scorer:
-    """`async with Scorer(settings) as scorer: records = await scorer.score_batch(results, prices)`."""
+    """`async with Scorer(settings.scoring, settings.connections) as scorer:
+    records = await scorer.score_batch(results, prices)`.
 
-    def __init__(self, settings: Settings, *, method: str | None = None, http: httpx.AsyncClient | None = None,
+    `connections` gives the Redis the embedding cache and the judge's shared limits use (none: no
+    cache, limits per process)."""
+
+    def __init__(self, settings: ScoringSettings, connections: ConnectionSettings | None = None, *,
+                 method: str | None = None, http: httpx.AsyncClient | None = None,
                  redis: Any = None, use_judge: bool = True) -> None:
         self._settings = settings
+        self._redis_url = connections.redis_url if connections is not None else None
+        self._key_prefix = registry_prefix(connections.topic_prefix if connections is not None else "")
         self.method = method or settings.similarity_method
         if self.method not in ("lexical", "embedding"):
             raise ConfigError(f"SHADOW_SIMILARITY_METHOD={self.method!r}: use lexical or embedding")
@@ -87,7 +94,7 @@ class Scorer:
             if s.judge_mode == "pairwise":
                 redis = await self._shared_redis()
                 limits: JudgeLimits = (
-                    SharedJudgeLimits(RateLimiter(redis, registry_prefix(s.topic_prefix)), s.judge_model, s.judge_rps,
+                    SharedJudgeLimits(RateLimiter(redis, self._key_prefix), s.judge_model, s.judge_rps,
                                       s.judge_burst, s.judge_budget_usd) if redis is not None
                     else LocalJudgeLimits(s.judge_rps, s.judge_burst, s.judge_budget_usd))
                 self.judge = PairwiseJudge(self._http, s.judge_base_url, s.judge_model, _secret(s.judge_api_key),
@@ -116,11 +123,11 @@ class Scorer:
 
     async def _shared_redis(self) -> Any:
         """The Redis client the embedding cache and the judge's limits share; None without Redis."""
-        if self._redis is None and self._settings.redis_url:
+        if self._redis is None and self._redis_url:
             import redis.asyncio as aioredis
 
             # A blocking pool, as the worker's own: a burst waits for a connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(self._settings.redis_url, max_connections=32, timeout=30)
+            pool = aioredis.BlockingConnectionPool.from_url(self._redis_url, max_connections=32, timeout=30)
             self._redis, self._own_redis = aioredis.Redis(connection_pool=pool), True
         return self._redis
 
@@ -131,7 +138,7 @@ class Scorer:
         redis = await self._shared_redis()
         if redis is None:
             return None  # no Redis configured: embed every time
-        return EmbeddingCache(redis, prefix=registry_prefix(s.topic_prefix), ttl_s=s.embedding_cache_ttl_s)
+        return EmbeddingCache(redis, prefix=self._key_prefix, ttl_s=s.embedding_cache_ttl_s)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._own_http and self._http is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.clickhouse import connect
+from infra.clickhouse import connect
 from schemas.settings import ChallengerConfig, Settings
 from shadow_optic.child_env import settings_env
 from shadow_optic.data_files import data_dir

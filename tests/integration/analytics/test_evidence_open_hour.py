@@ -19,7 +19,8 @@ _SCRIPT = textwrap.dedent("""
     from analytics.scope import Scope
     from analytics.watermarks import (EVIDENCE_MARK, EVIDENCE_OPEN_MARK, SETTLE, five_minute_floor, hour_floor,
                                       read_marks, server_now)
-    from schemas.clickhouse import connect, migrate
+    from schemas.clickhouse import migrate
+    from infra.clickhouse import connect
     from stream_agents.sink import SCORE_COLUMNS, records_to_columns
     from tests.integration.analytics.synthetic import insert, make_records
 

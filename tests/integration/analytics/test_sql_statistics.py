@@ -24,7 +24,7 @@ N = 1500
 
 @pytest.fixture(scope="module")
 def dataset(stack_settings):
-    from schemas.clickhouse import connect
+    from infra.clickhouse import connect
 
     client = connect(stack_settings.clickhouse_url)
     app = f"stats-{uuid.uuid4().hex[:8]}"

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from analytics.champion import ChampionRegistry
-from schemas.redis_keys import challenger_registry_key, champion_key
+from schemas.redis_keys import champion_key, namespace, registry_hash_key
 from schemas.settings import ChallengerConfig
 from stream_agents.registry import ChallengerRegistry, registry_prefix
 from tests.integration.conftest import DATA_DIR, http_json
@@ -22,7 +22,7 @@ PAIRS = DATA_DIR / "paired_responses.jsonl"
 
 def test_the_key_names_are_the_ones_the_writers_use(stack_settings):
     assert ChampionRegistry(None, "p").key("app") == champion_key("p", "app")  # type: ignore[arg-type]
-    assert ChallengerRegistry(None, registry_prefix("t.")).__dict__["_hash"] == challenger_registry_key("t.")
+    assert ChallengerRegistry(None, registry_prefix("t.")).__dict__["_hash"] == registry_hash_key(namespace("t."))
 
 
 def _answer(base: str, prompt: str) -> tuple[str, str]:

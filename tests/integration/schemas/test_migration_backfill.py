@@ -14,7 +14,8 @@ import textwrap
 
 _SCRIPT = textwrap.dedent("""
     import json, sys
-    from schemas.clickhouse import connect, migrate
+    from schemas.clickhouse import migrate
+    from infra.clickhouse import connect
     from tests.integration.analytics.synthetic import insert, make_records
 
     client = connect("chdb://" + sys.argv[1])
@@ -57,7 +58,8 @@ _PHASE_SCRIPT = textwrap.dedent("""
     from analytics.scope import Scope
     from analytics.watermarks import DRIFT_FIGURES_MARK, read_marks
     from analytics.windows import DriftQuery, drift
-    from schemas.clickhouse import connect, migrate, migrations
+    from schemas.clickhouse import migrate, migrations
+    from infra.clickhouse import connect
     from tests.integration.analytics.synthetic import insert, make_records
 
     client = connect("chdb://" + sys.argv[1])

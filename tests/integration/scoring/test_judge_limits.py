@@ -78,7 +78,7 @@ def test_a_large_batch_is_judged_through_the_shared_limits_without_exhausting_re
 
     async def go():
         async with httpx.AsyncClient(transport=httpx.MockTransport(judge)) as http:
-            async with Scorer(settings, http=http) as scorer:
+            async with Scorer(settings.scoring, settings.connections, http=http) as scorer:
                 return await scorer.score_batch(results, [ModelPrice()] * len(results))
 
     records = asyncio.run(go())

@@ -47,7 +47,7 @@ def test_embeddings_are_cached_in_redis_by_content_hash(pipeline_settings, proce
                for i in range(5)]
 
     async def run() -> tuple[list, list, list[bytes]]:
-        async with Scorer(settings) as scorer:
+        async with Scorer(settings.scoring, settings.connections) as scorer:
             first = await scorer.score_batch(results, [ModelPrice()] * 5)
             second = await scorer.score_batch(results, [ModelPrice()] * 5)
         async with aioredis.Redis.from_url(settings.redis_url) as redis:

@@ -7,7 +7,7 @@ RuntimeError once, "before" the real step runs or "after" it did (its side effec
 caller sees a failure). Each fault that fires appends its target to FIRED_FILE. Settings come from
 SHADOW_* as for the real worker. Targets:
 
-    decode:<Model>     stream_agents.app.decode of an InferenceEvent, ShadowResult or ScoredRecord
+    decode:<Model>     stream_agents.agents.pipeline.decode of an InferenceEvent, ShadowResult or ScoredRecord
     replay             ReplayStage.replay (the challenger calls of a batch)
     score_batch        Scorer.score_batch (inline in replay, or the scoring agent)
     send:<topic>       Topic.send to shadow.<topic> (results, scored, dlq) fails
@@ -52,7 +52,7 @@ class Faults:
 def install(faults: Faults) -> None:
     import faust.topics
 
-    import stream_agents.app as app_module
+    import stream_agents.agents.pipeline as pipeline_module
     from stream_agents.replay import ReplayStage
     from stream_agents.scoring.scorer import Scorer
     from stream_agents.sink import ScoreSink
@@ -75,7 +75,7 @@ def install(faults: Faults) -> None:
     wrap_async(Scorer, "score_batch", "score_batch")
     wrap_async(ScoreSink, "write", "sink_write")
 
-    original_decode = app_module.decode
+    original_decode = pipeline_module.decode
 
     def decode(raw: Any, model: type, max_bytes: int) -> Any:
         target = f"decode:{model.__name__}"
@@ -83,7 +83,7 @@ def install(faults: Faults) -> None:
             raise faults.boom(target)
         return original_decode(raw, model, max_bytes)
 
-    app_module.decode = decode
+    pipeline_module.decode = decode
 
     original_send = faust.topics.Topic.send
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.clickhouse import connect, migrate
+from infra.clickhouse import connect
+from schemas.clickhouse import migrate
+
 from shadow_optic.stack.launcher import _http_ping
 from shadow_optic.stack.processes import ManagedProcess, free_port, start_process, wait_until
 from shadow_optic.stack.redis_server import start_redis, wait_for_redis

@@ -1,11 +1,8 @@
 import re
 
-from schemas.clickhouse import connect, migrations, redact_url
-from schemas.errors import ConfigError
+from schemas.clickhouse import migrations
 from schemas.events import ScoredRecord
 from stream_agents.sink import JUDGMENT_COLUMNS, SCORE_COLUMNS
-
-import pytest
 
 
 def test_migrations_have_unique_increasing_versions_starting_at_one():
@@ -34,12 +31,3 @@ def test_judgments_table_has_every_judgment_column_and_is_keyed_by_judge_version
     columns = set(re.findall(r"^\s{4}(\w+)\s", ddl, flags=re.M))
     assert set(JUDGMENT_COLUMNS) == columns
     assert re.search(r"ORDER BY \(app, judge_version, challenger, event_id\)", ddl)
-
-
-def test_an_unknown_url_scheme_is_a_config_error_naming_the_variable():
-    with pytest.raises(ConfigError, match="SHADOW_CLICKHOUSE_URL"):
-        connect("postgres://x")
-
-
-def test_passwords_do_not_reach_messages():
-    assert "hunter2" not in redact_url("http://user:hunter2@host:8123/db")

@@ -38,12 +38,13 @@ def test_the_job_id_is_stable_and_depends_on_what_is_replayed_only():
 def test_the_stage_replays_one_challenger_always_allocated_waiting_and_paced():
     settings = Settings(backfill_qps=7.0, backfill_concurrency=3, replay_allocation="thompson",
                         replay_lag_budget_s=5.0)
-    stage, challenger = _stage_settings(settings, ChallengerConfig(name="new", base_url="http://x/v1", model="m"))
-    assert [c.name for c in stage.challengers] == ["new"]
-    assert (stage.replay_allocation, stage.replay_lag_budget_s, stage.replay_concurrency) == ("all", 0.0, 3)
+    worker, models, challenger = _stage_settings(settings, ChallengerConfig(name="new", base_url="http://x/v1",
+                                                                            model="m"))
+    assert [c.name for c in models.challengers] == ["new"]
+    assert (worker.replay_allocation, worker.replay_lag_budget_s, worker.replay_concurrency) == ("all", 0.0, 3)
     assert challenger.rate_limit_rps == 7.0
     own = ChallengerConfig(name="new", base_url="http://x/v1", model="m", rate_limit_rps=2.0)
-    assert _stage_settings(settings, own)[1].rate_limit_rps == 2.0  # its own shared limit wins
+    assert _stage_settings(settings, own)[2].rate_limit_rps == 2.0  # its own shared limit wins
 
 
 def test_the_cli_refuses_a_half_time_range(capsys):

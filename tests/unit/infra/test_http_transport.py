@@ -8,11 +8,11 @@ import httpx
 import pytest
 from aiohttp import web
 
+from infra.http_transport import AiohttpTransport
 from schemas.events import ShadowStatus
 from schemas.settings import ChallengerConfig
 from shadow_optic.stack.processes import free_port
 from stream_agents.challenger_client import ChallengerClient
-from schemas.http_transport import AiohttpTransport
 from tests.integration.stream_agents.helpers import make_event
 
 
