@@ -175,7 +175,7 @@ class Monitor:
     @property
     def clickhouse(self) -> Any:
         if self._clickhouse is None:
-            from schemas.clickhouse import connect
+            from infra.clickhouse import connect
 
             self._clickhouse = connect(self.settings.clickhouse_url)
         return self._clickhouse
@@ -196,7 +196,12 @@ class Monitor:
         window = (self.rollouts.served(plan, "candidate", since=since), self._champion_figures(plan, since))
         alerts = [f"{a['subject']}: {a['rule']} ({a['message']})" for a in self._stored_firing()
                   if a["subject"] == plan.candidate]
-        decision = evaluate_step(plan, step, window, self._refusals(plan), alerts, self.settings, now)
+        try:
+            refusals = self._refusals(plan)
+        except Exception as exc:  # ClickHouse down: the served figures in Redis still gate (and roll back)
+            log.warning("refusal figures unavailable (the refusal gate is not evaluated): %r", exc)
+            refusals = None
+        decision = evaluate_step(plan, step, window, refusals, alerts, self.settings, now)
         evidence = {"rollout": plan.model_dump(mode="json"), "decision": decision.model_dump(mode="json")}
         if decision.action == "rollback":
             from analytics.service import rollback_canary
