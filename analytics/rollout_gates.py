@@ -7,11 +7,13 @@ arms (SHADOW_ROLLOUT_MIN_REQUESTS) is "not evaluated" and holds the step: a step
 error and latency figures it does not have. The refusal gate reads scored served traffic (the worker's
 refusal flags on each answer served, which lag behind by the pipeline's freshness): it fails a step
 when its figures show it, and is reported "not evaluated" without holding the step while they are
-missing. A firing drift alert of the candidate fails the step.
+missing. A firing drift alert of the candidate fails the step. The error gate fails when the increase is
+over its limit and a two-proportion z-test says it is not chance (α = 0.01).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Literal
 
@@ -48,6 +50,16 @@ class StepDecision(BaseModel):
     held_s: float
 
 
+_Z_CRITICAL = 2.33  # one-sided α = 0.01
+
+
+def _two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float:
+    pooled = (x1 + x2) / (n1 + n2)
+    if pooled in (0.0, 1.0):
+        return 0.0
+    return (x1 / n1 - x2 / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+
+
 def _rate_gate(name: str, scope: str, cand: ServedFigures, champ: ServedFigures, limit: float, minimum: int
                ) -> ServedGate:
     if cand.requests < minimum or champ.requests < minimum:
@@ -55,10 +67,15 @@ def _rate_gate(name: str, scope: str, cand: ServedFigures, champ: ServedFigures,
                           champion=champ.error_rate, threshold=limit,
                           detail=f"{cand.requests} candidate / {champ.requests} champion requests (need {minimum})")
     delta = (cand.error_rate or 0.0) - (champ.error_rate or 0.0)
-    return ServedGate(name=name, scope=scope, status="fail" if delta > limit else "pass", candidate=cand.error_rate,
+    z = _two_proportion_z(cand.errors, cand.requests, champ.errors, champ.requests)
+    # Over the limit *and* unlikely to be chance (one-sided z > 2.33, α = 0.01): one stray error among a
+    # few dozen requests does not roll a canary back; a real jump in errors does within a window.
+    failed = delta > limit and z > _Z_CRITICAL
+    return ServedGate(name=name, scope=scope, status="fail" if failed else "pass", candidate=cand.error_rate,
                       champion=champ.error_rate, threshold=limit,
                       detail=f"error rate {cand.error_rate:.2%} ({cand.errors}/{cand.requests}) vs champion "
-                             f"{champ.error_rate:.2%} ({champ.errors}/{champ.requests}): +{delta:.2%}, max +{limit:.2%}")
+                             f"{champ.error_rate:.2%} ({champ.errors}/{champ.requests}): {delta:+.2%}, max +{limit:.2%}"
+                             f", z {z:.2f} (fails above {_Z_CRITICAL})")
 
 
 def _latency_gate(scope: str, cand: ServedFigures, champ: ServedFigures, limit: float, minimum: int) -> ServedGate:

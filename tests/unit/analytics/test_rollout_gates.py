@@ -91,3 +91,9 @@ def test_p95_is_read_from_the_histogram():
     figures.buckets[latency_bucket(40)] = 90
     figures.buckets[latency_bucket(450)] = 10
     assert figures.p95_ms() == 500
+
+
+def test_one_stray_error_does_not_roll_back_but_a_real_jump_does():
+    champion = _figures(200)
+    assert _decide(_plan(held_s=10), _figures(40, errors=1), champion).action == "hold"
+    assert _decide(_plan(held_s=10), _figures(40, errors=4), champion).action == "rollback"
