@@ -155,6 +155,7 @@ def test_a_canary_whose_gates_hold_advances_step_by_step_to_a_full_promotion(pip
     # The history holds each step with its figures, and the promotion.
     rows = clickhouse.query("SELECT kind, reason, evidence FROM shadow_decisions WHERE app = {app:String} "
                             "ORDER BY ts", parameters={"app": settings.app_name}).result_rows
+    print("history:", *(f"{kind}: {reason}" for kind, reason, _ in rows), sep="\n  ")
     assert [r[0] for r in rows] == ["step", "step", "promote"], rows
     gates = json.loads(rows[0][2])["decision"]["gates"]
     assert {g["name"] for g in gates if g["status"] == "pass"} >= {"error_rate", "p95_latency", "drift_alerts"}
@@ -202,6 +203,7 @@ def test_a_candidate_that_starts_failing_is_rolled_back_and_callers_see_only_its
     assert evidence["rollout"]["rollout_id"] == plan.rollout_id and evidence["rollout"]["state"] == "rolled_back"
     failed = [g for g in evidence["decision"]["gates"] if g["status"] == "fail"]
     assert any(g["name"] == "error_rate" and g["candidate"] > g["threshold"] for g in failed), failed
+    print(f"decision on shadow.decisions: {records[0]['reason']}")
     assert "error rate" in records[0]["reason"] and records[0]["actor"] == "monitor"
 
 
