@@ -61,7 +61,7 @@ class ReplayStage:
         self._inflight: set[tuple[str, str]] = set()
         self.evidence: dict[str, Evidence] = {}
         self._production = production
-        self._champions: dict[str, ActiveChallenger] = {}  # `production` per requested model, for canaries
+        self._champions: dict[tuple[str, str], ActiveChallenger] = {}  # (champion, model) for canaries
         self.set_challengers(models.challengers)
 
     # --- challengers ---------------------------------------------------------------------------
@@ -106,17 +106,18 @@ class ReplayStage:
         if self._production is None:
             return None  # no production endpoint known here (a backfill): replay as any other event
         model = serving.requested_model or event.request.model
-        if model not in self._champions:
+        key = (serving.compare_with, model)
+        if key not in self._champions:
             s, p = self._settings, self._production
             config = ChallengerConfig(name=serving.compare_with, base_url=p.production_url, model=model,
                                       api_key=p.production_api_key)
-            self._champions[model] = ActiveChallenger(
+            self._champions[key] = ActiveChallenger(
                 config, ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
                                          retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
                                          price=self._models.price_of(model)),
                 CircuitBreaker(s.breaker_failure_threshold, s.breaker_open_s, s.breaker_half_open_probes),
                 SpendLimits())
-        return self._champions[model]
+        return self._champions[key]
 
     def _allocated(self) -> set[str]:
         """Challengers that get this event. Controls always do: the noise floor needs every sample."""
