@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import redis
 from pydantic import BaseModel
 
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from schemas.redis_keys import champion_changes_channel, champion_key
 
 __all__ = ["PRODUCTION", "ChampionState", "ChampionRegistry"]
@@ -89,7 +89,7 @@ class ChampionRegistry:
             # named production: it replaced production all the same.
             target = to or previous or (PRODUCTION if champion else None)
             if not target:
-                raise ConfigError(f"app {app!r} was never promoted: production serves it and there is nothing "
+                raise InvalidRequestError(f"app {app!r} was never promoted: production serves it and there is nothing "
                                   "to roll back; name a champion with --to (API: \"to\")")
             return target, champion or PRODUCTION
         return self._set(app, back, decision_id)

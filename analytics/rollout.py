@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from schemas.redis_keys import rollout_key, served_stats_key
 from schemas.rollout import STATS_BUCKET_S, Arm, LATENCY_BUCKETS_MS, RolloutPlan
 
@@ -25,10 +25,10 @@ def parse_steps(text: str) -> list[float]:
     try:
         steps = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigError(f"--steps {text!r}: give increasing percents separated by commas, e.g. 1,5,25,50,100") \
+        raise InvalidRequestError(f"--steps {text!r}: give increasing percents separated by commas, e.g. 1,5,25,50,100") \
             from None
     if not steps:
-        raise ConfigError("--steps is empty: give increasing percents, e.g. 1,5,25,50,100")
+        raise InvalidRequestError("--steps is empty: give increasing percents, e.g. 1,5,25,50,100")
     return steps
 
 
@@ -39,9 +39,9 @@ def parse_duration(text: str) -> float:
     try:
         value = float(raw[:-1]) * units[raw[-1]] if raw and raw[-1] in units else float(raw)
     except ValueError:
-        raise ConfigError(f"--hold {text!r}: give a duration such as 60s, 5m or 2h") from None
+        raise InvalidRequestError(f"--hold {text!r}: give a duration such as 60s, 5m or 2h") from None
     if value <= 0:
-        raise ConfigError(f"--hold {text!r}: a hold time must be positive")
+        raise InvalidRequestError(f"--hold {text!r}: a hold time must be positive")
     return value
 
 
@@ -95,11 +95,11 @@ class RolloutStore:
                                steps=steps, hold_s=hold_s, started_at=now, step_started_at=now, updated_at=now,
                                decision_id=decision_id)
         except ValueError as exc:
-            raise ConfigError(f"rollout plan for {candidate!r}: {exc}") from exc
+            raise InvalidRequestError(f"rollout plan for {candidate!r}: {exc}") from exc
 
         def begin(current: RolloutPlan | None) -> RolloutPlan:
             if current is not None and current.active:
-                raise ConfigError(f"app {app!r} already has a canary of {current.candidate!r} running (step "
+                raise InvalidRequestError(f"app {app!r} already has a canary of {current.candidate!r} running (step "
                                   f"{current.step_index + 1}/{len(current.steps)}); roll it back first "
                                   "(`shadow-optic rollback`)")
             return plan.model_copy(update={"version": (current.version + 1) if current else 1})
@@ -143,7 +143,7 @@ class RolloutStore:
                  ) -> Callable[[RolloutPlan | None], RolloutPlan]:
         def guarded(plan: RolloutPlan | None) -> RolloutPlan:
             if plan is None or plan.rollout_id != rollout_id or not plan.active:
-                raise ConfigError(f"rollout {rollout_id} is no longer running (now: "
+                raise InvalidRequestError(f"rollout {rollout_id} is no longer running (now: "
                                   f"{'none' if plan is None else f'{plan.rollout_id} {plan.state}'})")
             return change(plan)
         return guarded

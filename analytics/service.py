@@ -14,7 +14,7 @@ from analytics.promotion import Verdict, cheapest_passing, decide
 from analytics.rollout import RolloutStore
 from analytics.scope import Scope, latest_scorer_version
 from analytics.staleness import LagCheck, LagStatus, stale_reason
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, InvalidRequestError, NotFoundError
 from schemas.rollout import RolloutPlan
 from schemas.settings import Settings
 
@@ -87,8 +87,9 @@ def promote(client: Client, settings: Settings, registry: ChampionRegistry, app:
     chosen = next((v for v in report.verdicts if v.challenger == challenger), None) if challenger else \
         next((v for v in report.verdicts if v.challenger == report.recommended), None)
     if chosen is None:
-        raise ConfigError(f"no challenger {challenger!r} scored for app {app!r}" if challenger else
-                          f"no challenger of app {app!r} has a promote verdict; see `shadow-optic verdict`")
+        if challenger:
+            raise NotFoundError(f"no challenger {challenger!r} scored for app {app!r}")
+        raise InvalidRequestError(f"no challenger of app {app!r} has a promote verdict; see `shadow-optic verdict`")
     allowed = chosen.verdict == "promote" or (force and chosen.verdict in ("promote", "manual_review"))
     reason = (f"{chosen.verdict} with score {chosen.score:.1f}" + (" (forced by operator)" if force else "")
               if allowed else f"refused: verdict is {chosen.verdict} (score {chosen.score:.1f}); "
@@ -119,7 +120,7 @@ def _start_canary(client: Client, settings: Settings, registry: ChampionRegistry
         steps = canary.steps or [step.percent for step in chosen.canary_plan] or settings.promotion_canary_steps
         hold_s = canary.hold_s or (settings.promotion_canary_step_minutes * 60.0)
         if chosen.challenger == (current.champion or PRODUCTION):
-            raise ConfigError(f"{chosen.challenger!r} already serves app {app!r}: nothing to roll out")
+            raise InvalidRequestError(f"{chosen.challenger!r} already serves app {app!r}: nothing to roll out")
         plan = rollouts.start(app, chosen.challenger, current.champion or PRODUCTION, steps, hold_s,
                               record.decision_id)
         record = record.model_copy(update={"reason": f"canary started: {record.reason}; steps "

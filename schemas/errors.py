@@ -7,6 +7,8 @@ from typing import ClassVar
 __all__ = [
     "ShadowOpticError",
     "ConfigError",
+    "InvalidRequestError",
+    "NotFoundError",
     "StackError",
     "InvalidEventError",
     "ChallengerError",
@@ -26,6 +28,14 @@ class ShadowOpticError(Exception):
 
 class ConfigError(ShadowOpticError):
     """The configuration is wrong; fix the named setting and start again."""
+
+
+class InvalidRequestError(ShadowOpticError):
+    """What was asked (CLI arguments, API parameters) is malformed or contradictory; ask differently."""
+
+
+class NotFoundError(ShadowOpticError):
+    """What was asked for by name does not exist (a challenger, a champion to roll back to, ...)."""
 
 
 class StackError(ShadowOpticError):

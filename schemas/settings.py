@@ -22,8 +22,11 @@ Reading a setting: a component takes its section (`UpstreamTable(settings.gatewa
 Adding a setting: add the field to the section class it belongs to, with a default and a
 description. Its environment variable is SHADOW_ + the field name in capitals, so the field name is
 the user-facing name: never rename one (tests/unit/schemas/test_settings.py lists every name users
-have). A new section: a `_Section` subclass, a base of `Settings`, and a property returning
-`self._section(NewSection)`. Every field belongs to exactly one section (tested).
+have). A new section: a `_Section` subclass, a base of `Settings`, an entry in SECTIONS and a
+property returning `self._section(NewSection)`. Every field belongs to exactly one section (tested).
+
+One module of about 430 lines on purpose: it is ~150 one-line field declarations, and one file is
+where a user looks for every SHADOW_* variable.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import BaseModel, Field
 
 from infra.topic_ranges import offsets_by_time, read_ranges, topic_partitions
-from schemas.errors import ConfigError, InvalidEventError, StackError
+from schemas.errors import ConfigError, InvalidEventError, InvalidRequestError, NotFoundError, StackError
 from schemas.events import InferenceEvent
 from schemas.redis_keys import backfill_checkpoint_key
 from schemas.settings import ChallengerConfig, ModelSettings, Settings, WorkerSettings
@@ -98,19 +98,19 @@ def parse_offsets(spec: str) -> list[OffsetRange]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         match = _OFFSETS.match(part)
         if match is None:
-            raise ConfigError(f"--offsets: {part!r} is not PARTITION:START-END (END exclusive), e.g. 0:100-200")
+            raise InvalidRequestError(f"--offsets: {part!r} is not PARTITION:START-END (END exclusive), e.g. 0:100-200")
         partition, start, end = (int(g) for g in match.groups())
         if end < start or partition in ranges:
-            raise ConfigError(f"--offsets: {part!r} is empty backwards or repeats partition {partition}")
+            raise InvalidRequestError(f"--offsets: {part!r} is empty backwards or repeats partition {partition}")
         ranges[partition] = OffsetRange(partition=partition, start=start, end=end)
     if not ranges:
-        raise ConfigError("--offsets is empty; give PARTITION:START-END,…")
+        raise InvalidRequestError("--offsets is empty; give PARTITION:START-END,…")
     return sorted(ranges.values(), key=lambda r: r.partition)
 
 
 def _ms(ts: datetime) -> int:
     if ts.tzinfo is None:
-        raise ConfigError(f"time {ts.isoformat()} has no time zone; write it like 2026-11-22T10:00:00Z")
+        raise InvalidRequestError(f"time {ts.isoformat()} has no time zone; write it like 2026-11-22T10:00:00Z")
     return int(ts.timestamp() * 1000)
 
 
@@ -141,7 +141,7 @@ class _Reader:
         clamped = []
         for r in ranges:
             if r.partition not in known:
-                raise ConfigError(f"--offsets: {self.topic} has no partition {r.partition} (it has {sorted(known)})")
+                raise NotFoundError(f"--offsets: {self.topic} has no partition {r.partition} (it has {sorted(known)})")
             low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, r.partition),
                                                             timeout=self.timeout_s)
             start, end = max(r.start, low), min(r.end, high)
@@ -245,7 +245,7 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
             elif plan.ts_from and plan.ts_to:
                 ranges = reader.time_ranges(plan.ts_from, plan.ts_to)
             else:
-                raise ConfigError("give a time range (--from and --to) or --offsets")
+                raise InvalidRequestError("give a time range (--from and --to) or --offsets")
             report = BackfillReport(job_id=job_id, challenger=challenger.name, ranges=ranges)
             events = await asyncio.to_thread(reader.read, ranges, plan.ts_from, plan.ts_to, report)
         finally:

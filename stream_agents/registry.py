@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 from pydantic import ValidationError
 
-from schemas.errors import ConfigError
+from schemas.errors import NotFoundError
 from schemas.redis_keys import namespace, registry_hash_key, registry_seed_key, registry_version_key
 from schemas.settings import ChallengerConfig
 
@@ -145,5 +145,5 @@ class ChallengerRegistry:
     async def get(self, name: str) -> ChallengerConfig:
         raw = await self._redis.hget(self._hash, name)
         if raw is None:
-            raise ConfigError(f"no challenger named {name!r} in the registry (see `shadow-optic challengers list`)")
+            raise NotFoundError(f"no challenger named {name!r} in the registry (see `shadow-optic challengers list`)")
         return ChallengerConfig.model_validate_json(raw)

@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 from pydantic import BaseModel, Field
 
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 
 __all__ = ["StratifiedSample", "embed_texts", "kmeans", "stratified_sample"]
 
@@ -100,7 +100,7 @@ def stratified_sample(texts: list[str], clusters: int, outliers: int = 2, seed: 
                       dim: int = 512) -> StratifiedSample:
     """Per cluster: the input nearest its centroid plus the `outliers` farthest from it."""
     if clusters < 1:
-        raise ConfigError(f"--clusters must be at least 1, got {clusters}")
+        raise InvalidRequestError(f"--clusters must be at least 1, got {clusters}")
     n = len(texts)
     if n == 0:
         return StratifiedSample(total=0, clusters=0, kept=[], labels=[], representatives={})

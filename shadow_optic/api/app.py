@@ -14,7 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.errors import ChallengerError, ConfigError, ShadowOpticError, StackError, StoreUnavailableError
+from schemas.errors import (
+    ChallengerError,
+    ConfigError,
+    InvalidRequestError,
+    NotFoundError,
+    ShadowOpticError,
+    StackError,
+    StoreUnavailableError,
+)
 from schemas.settings import Settings
 from shadow_optic.api.models import ErrorBody
 from shadow_optic.api.routers import analysis, challengers, decisions, status
@@ -27,7 +35,9 @@ _ERRORS = {code: {"model": ErrorBody} for code in (400, 404, 422, 500, 502, 503)
 
 
 def _status_of(exc: ShadowOpticError) -> int:
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, (ConfigError, InvalidRequestError)):
         return 400
     if isinstance(exc, ChallengerError):
         return 502
@@ -43,7 +53,9 @@ def _json(status: int, body: ErrorBody) -> JSONResponse:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShadowOpticError)
     async def shadow_error(_request: Request, exc: ShadowOpticError) -> JSONResponse:
-        return _json(_status_of(exc), ErrorBody(error=type(exc).__name__, message=str(exc), retriable=exc.retriable))
+        # One kind for every 404, whether a route or a named thing is missing.
+        kind = "NotFound" if isinstance(exc, NotFoundError) else type(exc).__name__
+        return _json(_status_of(exc), ErrorBody(error=kind, message=str(exc), retriable=exc.retriable))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

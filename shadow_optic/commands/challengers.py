@@ -11,7 +11,7 @@ import sys
 import json
 import os
 
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, InvalidRequestError, NotFoundError
 from schemas.settings import ChallengerConfig, Settings
 
 
@@ -19,7 +19,7 @@ def _config_from_args(args: argparse.Namespace) -> ChallengerConfig:
     if args.json_config:
         return ChallengerConfig.model_validate_json(args.json_config)
     if not (args.name and args.base_url and args.model):
-        raise ConfigError("challengers add needs NAME --base-url URL --model MODEL (or --json '{...}')")
+        raise InvalidRequestError("challengers add needs NAME --base-url URL --model MODEL (or --json '{...}')")
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
@@ -60,10 +60,10 @@ async def _act(args: argparse.Namespace, settings: Settings) -> int:
             print(f"added {config.name} (registry version {await registry.version()})")
             return 0
         if not args.name:
-            raise ConfigError("challengers remove needs NAME")
+            raise InvalidRequestError("challengers remove needs NAME")
         await registry.seed(settings.challengers)
         if not await registry.remove(args.name):
-            raise ConfigError(f"no challenger named {args.name!r} in the registry")
+            raise NotFoundError(f"no challenger named {args.name!r} in the registry")
         print(f"removed {args.name} (registry version {await registry.version()})")
         if any(c.name == args.name for c in settings.challengers):
             print(f"note: {args.name} is listed in SHADOW_CHALLENGERS; it stays removed until its entry there "

@@ -13,7 +13,7 @@ import signal
 import sys
 from datetime import datetime
 
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError, NotFoundError
 from schemas.settings import ChallengerConfig, Settings
 
 
@@ -30,7 +30,7 @@ def _challenger(args: argparse.Namespace, settings: Settings) -> ChallengerConfi
             return config
     if not (args.base_url and args.model):
         known = ", ".join(c.name for c in settings.challengers) or "none"
-        raise ConfigError(f"challenger {args.challenger!r} is not in SHADOW_CHALLENGERS (known: {known}); "
+        raise NotFoundError(f"challenger {args.challenger!r} is not in SHADOW_CHALLENGERS (known: {known}); "
                           "add it there or give --base-url and --model")
     return ChallengerConfig(name=args.challenger, base_url=args.base_url, model=args.model)
 
@@ -82,11 +82,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from shadow_optic.stack.launcher import resolve_settings
 
     if bool(args.from_) != bool(args.to):
-        raise ConfigError("--from and --to go together")
+        raise InvalidRequestError("--from and --to go together")
     if not args.offsets and not args.from_:
-        raise ConfigError("give a time range (--from and --to) or --offsets P:START-END,…")
+        raise InvalidRequestError("give a time range (--from and --to) or --offsets P:START-END,…")
     if args.offsets and args.from_:
-        raise ConfigError("give either a time range or --offsets, not both")
+        raise InvalidRequestError("give either a time range or --offsets, not both")
     return asyncio.run(_main(args, resolve_settings(settings)))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from schemas.settings import Settings
 
 _METHODS = ("lexical", "embedding", "local", "hashing", "http")
@@ -107,7 +107,7 @@ def _when(text: str | None) -> datetime | None:
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"{text!r} is not a time: use ISO 8601, e.g. 2026-11-22T10:00:00Z") from None
+        raise InvalidRequestError(f"{text!r} is not a time: use ISO 8601, e.g. 2026-11-22T10:00:00Z") from None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from analytics.cost_budget import set_budget
@@ -15,6 +15,7 @@ from analytics.readiness import Readiness, readiness
 from analytics.scope import Scope, one_scorer_version
 from analytics.service import PromotionReport, decision_scope, verdicts
 from analytics.windows import DriftQuery, DriftRow
+from schemas.errors import NotFoundError
 from schemas.events import DecisionRecord
 from shadow_optic.api.state import ApiState, api_state
 
@@ -45,8 +46,8 @@ async def challenger_comparison(state: State, name: str, app: str | None = None,
     for verdict in report.verdicts:
         if verdict.challenger == name:
             return verdict
-    raise HTTPException(404, f"no scored rows for challenger {name!r} in app {state.app_name(app)!r} "
-                             f"(scorer {report.scorer_version or '—'}); controls have no verdict")
+    raise NotFoundError(f"no scored rows for challenger {name!r} in app {state.app_name(app)!r} "
+                        f"(scorer {report.scorer_version or '—'}); controls have no verdict")
 
 
 @router.get("/history", response_model=list[DecisionRecord], summary="Verdicts, promotions and rollbacks")

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from analytics.reports.overview import health_mark, recent_health
-from schemas.errors import ConfigError
+from schemas.errors import NotFoundError
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
 from schemas.settings import ChallengerConfig
 from shadow_optic.api.models import ChallengerHealth, DeployResult, RemoveResult, TestCallRequest, TestCallResult
@@ -23,10 +23,7 @@ Minutes = Annotated[int, Query(ge=1, le=24 * 60, description="window of recent s
 
 
 async def _config(state: ApiState, name: str) -> ChallengerConfig:
-    try:
-        return await state.challengers.get(name)
-    except ConfigError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    return await state.challengers.get(name)  # NotFoundError: 404
 
 
 @router.get("", response_model=list[ChallengerConfig], summary="Registered challengers (API keys masked)")
@@ -51,7 +48,7 @@ async def deploy(state: State, config: ChallengerConfig, response: Response) -> 
 async def remove(state: State, name: str) -> RemoveResult:
     await state.challengers.seed(state.settings.challengers)  # writes only if the configured list changed
     if not await state.challengers.remove(name):
-        raise HTTPException(404, f"no challenger named {name!r} in the registry")
+        raise NotFoundError(f"no challenger named {name!r} in the registry")
     return RemoveResult(name=name, removed=True, registry_version=await state.challengers.version())
 
 

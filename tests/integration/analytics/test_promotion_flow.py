@@ -15,7 +15,7 @@ from analytics.history import list_history
 from analytics.scope import Scope
 from analytics.service import promote, rollback, verdicts
 from analytics.staleness import LagStatus, kafka_lag
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from shadow_optic.cli import main
 from tests.integration.analytics.synthetic import START, insert, insert_judgments, make_records, with_judgments
 
@@ -99,7 +99,7 @@ def test_kafka_lag_reads_the_real_broker(app_settings):
 def test_a_plain_rollback_after_the_first_promotion_restores_production(app_settings, clickhouse, loaded):
     registry = ChampionRegistry(redis.Redis.from_url(app_settings.redis_url, decode_responses=True),
                                 app_settings.champion_key_prefix)
-    with pytest.raises(ConfigError, match="never promoted"):
+    with pytest.raises(InvalidRequestError, match="never promoted"):
         rollback(clickhouse, app_settings, registry, loaded)  # nothing to roll back yet
     first = promote(clickhouse, app_settings, registry, loaded, "better-cheap")
     assert first.done and first.champion.previous == PRODUCTION

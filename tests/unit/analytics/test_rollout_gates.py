@@ -8,7 +8,7 @@ import pytest
 
 from analytics.rollout import ServedFigures, parse_duration, parse_steps
 from analytics.rollout_gates import RefusalFigures, evaluate_step
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from schemas.rollout import LATENCY_BUCKETS_MS, RolloutPlan, latency_bucket
 from schemas.settings import Settings
 
@@ -78,9 +78,9 @@ def test_refusals_and_drift_alerts_fail_a_step():
 def test_steps_and_hold_times_are_parsed_with_clear_errors():
     assert parse_steps("1,5,25,50,100") == [1, 5, 25, 50, 100]
     assert parse_duration("60s") == 60 and parse_duration("5m") == 300 and parse_duration("2h") == 7200
-    with pytest.raises(ConfigError, match="percents"):
+    with pytest.raises(InvalidRequestError, match="percents"):
         parse_steps("1,x")
-    with pytest.raises(ConfigError, match="duration"):
+    with pytest.raises(InvalidRequestError, match="duration"):
         parse_duration("soon")
     with pytest.raises(ValueError, match="increase"):
         _plan(steps=[50, 5])

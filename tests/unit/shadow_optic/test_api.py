@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.errors import ChallengerError, ConfigError, StackError, StoreUnavailableError
+from schemas.errors import (
+    ChallengerError,
+    ConfigError,
+    InvalidRequestError,
+    NotFoundError,
+    StackError,
+    StoreUnavailableError,
+)
 from schemas.settings import Settings
 from shadow_optic.api import create_api
 from shadow_optic.api.app import _status_of
@@ -38,6 +45,8 @@ def test_every_operation_documents_the_error_body() -> None:
 
 def test_error_status_mapping() -> None:
     assert _status_of(ConfigError("x")) == 400
+    assert _status_of(InvalidRequestError("x")) == 400
+    assert _status_of(NotFoundError("x")) == 404
     assert _status_of(ChallengerError("x")) == 502
     assert _status_of(StoreUnavailableError("x")) == 503
     assert _status_of(StackError("x")) == 503
@@ -49,3 +58,17 @@ def test_missing_stores_fail_clearly_at_startup() -> None:
     with pytest.raises(ConfigError, match="SHADOW_CLICKHOUSE_URL"):
         with TestClient(create_api(Settings(redis_url="redis://127.0.0.1:1/0"))):
             pass
+
+
+def test_a_missing_challenger_is_a_404_that_says_what_is_missing() -> None:
+    import asyncio
+
+    from stream_agents.registry import ChallengerRegistry
+
+    class EmptyRedis:
+        async def hget(self, _key: str, _field: str) -> None:
+            return None
+
+    with pytest.raises(NotFoundError, match="no challenger named 'nope'") as caught:
+        asyncio.run(ChallengerRegistry(EmptyRedis(), "shadow").get("nope"))  # type: ignore[arg-type]
+    assert _status_of(caught.value) == 404 and not caught.value.retriable

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from stream_agents.backfill import BackfillPlan, OffsetRange, _stage_settings, parse_offsets
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from schemas.settings import ChallengerConfig, Settings
 from shadow_optic.cli import main
 
@@ -19,7 +19,7 @@ def test_offsets_are_parsed_per_partition_end_exclusive():
 
 @pytest.mark.parametrize("spec", ["", "0:5", "0:10-5", "a:1-2", "0:1-2,0:3-4"])
 def test_bad_offsets_are_refused_with_the_expected_form(spec):
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidRequestError):
         parse_offsets(spec)
 
 

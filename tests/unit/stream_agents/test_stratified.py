@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stream_agents.stratified import embed_texts, kmeans, stratified_sample
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from shadow_optic.data_files import data_dir
 
 PAIRS = data_dir() / "paired_responses.jsonl"
@@ -65,7 +65,7 @@ def test_the_sample_is_deterministic_across_runs_and_processes():
 def test_small_inputs_keep_everything_and_bad_k_is_refused():
     assert stratified_sample(["a b", "c d"], clusters=5).kept == [0, 1]
     assert stratified_sample([], clusters=3).kept == []
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidRequestError):
         stratified_sample(["x"], clusters=0)
 
 
