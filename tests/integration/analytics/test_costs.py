@@ -84,8 +84,11 @@ def test_a_budget_set_at_run_time_is_kept_recorded_and_alerted_once(stack_settin
     for field in ("clickhouse_url", "redis_url", "app_name", "champion_key_prefix"):
         monkeypatch.setenv(f"SHADOW_{field.upper()}", str(getattr(settings, field)))
     monkeypatch.setenv("SHADOW_KAFKA_BOOTSTRAP", stack_settings.kafka_bootstrap)
-    insert(clickhouse, make_records(settings.app_name, "cheap", 100, seed=1, cost=0.001, hours=0.5,
-                                    start=datetime.now(UTC) - timedelta(hours=1)))
+    # Today's spend (the monitor alerts on the current day): calls between today's start and now.
+    now = datetime.now(UTC)
+    start = max(now - timedelta(minutes=10), now.replace(hour=0, minute=0, second=0, microsecond=0))
+    insert(clickhouse, make_records(settings.app_name, "cheap", 100, seed=1, cost=0.001,
+                                    hours=(now - start).total_seconds() / 3600 / 2, start=start))
     assert main(["costs", "--set-budget", "0.05", "--period", "day", "--json", "--days", "7"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["budget_usd"] == 0.05 and report["budget_period"] == "day" and report["budget_alerts"]
