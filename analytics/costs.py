@@ -6,7 +6,7 @@ Each (event, challenger) costs once. A call's cost does not depend on how it was
 `shadow_scores` holds one row per (event, challenger, scorer version), and a batch written twice
 (at-least-once) holds its rows twice until a merge. So every part of the report reads the scored rows
 reduced to one per (event_id, challenger) — the latest insert (argMax over inserted_at) — never the
-per-minute views, which count every scorer version and every duplicate insert.
+rollup, which counts every scorer version and every duplicate insert.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The exact path: challenger evidence as if read from shadow_scores FINAL (each (event, challenger) once).
 
-Gates, readiness and the statistical tests use this path, never the at-least-once minute views.
+Gates, readiness and the statistical tests use this path, never the at-least-once rollup.
 Scanning every pair on each check does not scale (4.4 s at 10 M rows), so closed hours are rolled
 up once into shadow_evidence_hourly (sums, the paired sums against the control, t-digest states
 for the p95 latencies) by the same SQL that reads the open tail, and closed days are merged from
 their hours. A read then merges:
 
   rolled-up days, then hours, inside the window that no row has touched since their refresh
-  + the open hour's closed 5-minute part, rolled up the same way (span_hours = 0, migration 016)
+  + the open hour's closed 5-minute part, rolled up the same way (span_hours = 0)
     while no row has landed in it since
   + every other row of the window read from shadow_scores FINAL (the last ~5-10 minutes, the
     window's ragged edges, and hours touched since the refresh: late or re-sent rows).
@@ -27,8 +27,10 @@ from analytics.outcomes import outcome_comparison
 from analytics.promotion import ChallengerEvidence
 from analytics.scope import Scope, nan_to_none
 from analytics.watermarks import (EPOCH, EVIDENCE_MARK, EVIDENCE_OPEN_MARK, REFRESH_EVERY, SETTLE, day_floor,
-                                  five_minute_floor, hour_floor, read_marks, server_now, write_watermark)
+                                  five_minute_floor, hour_floor, ranges_to_refresh, read_marks, server_now,
+                                  write_watermark)
 from schemas.clickhouse import SCORES_TABLE
+from schemas.clickhouse.figures import FIGURES
 
 __all__ = ["gather_evidence", "refresh_evidence", "EVIDENCE_TABLE"]
 
@@ -36,26 +38,18 @@ EVIDENCE_TABLE = "shadow_evidence_hourly"
 _READ_SETTINGS = {"use_skip_indexes_if_final": 1, "do_not_merge_across_partitions_select_final": 1}
 
 _SIM_OK = "s.status = 'ok' AND s.similarity IS NOT NULL"
+_SHARED = ("rows", "ok", "errors", "sim_n", "sim_sum", "sim_sq", "refusal_n", "refusals", "flips", "prod_cost", "ch_cost")
 _PAIRED = f"NOT s.is_control AND {_SIM_OK} AND s.control_n > 0"
 # name -> (aggregate over shadow_scores rows, how hourly rows of that name combine)
 _FIELDS: dict[str, tuple[str, str]] = {
     "challenger_model": ("any(s.challenger_model)", "any"),
     "is_control": ("max(s.is_control)", "max"),
-    "rows": ("count()", "sum"),
-    "ok": ("countIf(s.status = 'ok')", "sum"),
-    "errors": ("countIf(s.status IN ('error', 'timeout'))", "sum"),
-    "sim_n": (f"countIf({_SIM_OK})", "sum"),
-    "sim_sum": (f"sumIf(ifNull(s.similarity, 0.), {_SIM_OK})", "sum"),
-    "sim_sq": (f"sumIf(pow(ifNull(s.similarity, 0.), 2), {_SIM_OK})", "sum"),
-    "refusal_n": ("countIf(s.refusal_challenger IS NOT NULL)", "sum"),
-    "refusals": ("countIf(ifNull(s.refusal_challenger, false))", "sum"),
-    "flips": ("countIf(ifNull(s.refusal_production != s.refusal_challenger, false))", "sum"),
-    # Classifier and JSON models: does the label agree with production's? (migration 018)
+    # The figures drift shows too, as figures.py defines them (over the rows of s).
+    **{name: (FIGURES[name].exact, "sum") for name in _SHARED},
+    # Classifier and JSON models: does the label agree with production's?
     "label_n": ("countIf(s.label_agree IS NOT NULL)", "sum"),
     "label_agree": ("countIf(ifNull(s.label_agree, false))", "sum"),
     "label_flips": ("countIf(s.label_flip != '')", "sum"),
-    "production_cost_usd": ("sum(s.production_cost_usd)", "sum"),
-    "challenger_cost_usd": ("sum(s.challenger_cost_usd)", "sum"),
     "first_ts": ("min(s.ts_request)", "min"),
     "last_ts": ("max(s.ts_request)", "max"),
     # d = similarity(challenger) − similarity(control) on the same event: pairing removes the
@@ -119,18 +113,13 @@ def refresh_evidence(client: Client, now: datetime | None = None) -> int:
     """
     began = server_now(client)
     marks = read_marks(client, EVIDENCE_MARK)
-    watermark, dirty = marks.watermark, marks.dirty
-    target = hour_floor((now or began) - SETTLE)
-    ranges = [(h, h + timedelta(hours=1)) for h in dirty]
-    if target > watermark:
-        # A day at a time, only days with rows: the control side of the paired join stays small.
-        days = client.query(
-            f"SELECT DISTINCT toStartOfDay(ts_request) FROM {SCORES_TABLE} "
-            "WHERE ts_request >= {lo:DateTime64(3, 'UTC')} AND ts_request < {hi:DateTime64(3, 'UTC')} ORDER BY 1",
-            parameters={"lo": watermark, "hi": target}, settings=_READ_SETTINGS).result_rows
-        for (day,) in days:
-            day = day.replace(tzinfo=UTC)
-            ranges.append((max(day, watermark), min(day + timedelta(days=1), target)))
+    watermark, target = marks.watermark, hour_floor((now or began) - SETTLE)
+    # A day at a time, only days with rows: the control side of the paired join stays small.
+    ranges = ranges_to_refresh(
+        client, marks, target,
+        f"SELECT DISTINCT toStartOfDay(ts_request) FROM {SCORES_TABLE} "
+        "WHERE ts_request >= {lo:DateTime64(3, 'UTC')} AND ts_request < {hi:DateTime64(3, 'UTC')} ORDER BY 1",
+        settings=_READ_SETTINGS)
     for lo, hi in ranges:
         client.command(
             f"INSERT INTO {EVIDENCE_TABLE} ({_COLUMNS}, computed_at) SELECT *, {{began:DateTime64(3, 'UTC')}} FROM ("
@@ -250,7 +239,7 @@ def gather_evidence(client: Client, scope: Scope, reference_similarity: float,
             p95_latency_delta_ms=nan_to_none(r["latency_delta_q"]),
             p95_challenger_latency_ms=nan_to_none(r["challenger_latency_q"]),
             p95_production_latency_ms=nan_to_none(r["production_latency_q"]),
-            production_cost_usd=float(r["production_cost_usd"]), challenger_cost_usd=float(r["challenger_cost_usd"]),
+            production_cost_usd=float(r["prod_cost"]), challenger_cost_usd=float(r["ch_cost"]),
             quality=quality.get(r["challenger"]), quality_slices=slices.get(r["challenger"], []),
             first_ts=r["first_ts"], last_ts=r["last_ts"],
             paired_n=int(paired_n), paired_mean=paired_mean, paired_sd=paired_sd,

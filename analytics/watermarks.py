@@ -3,7 +3,7 @@
 Each such table has a watermark: hours below it were computed, as of `refreshed_at` (server time
 when that refresh began). A row inserted since then into an hour below the watermark makes that
 hour *dirty*: readers take it from the live source until the next refresh. Finding dirty hours
-reads the last insert per 5 minutes (shadow_scores_inserts_5m, migration 016), not shadow_scores.
+reads the last insert per 5 minutes (shadow_scores_inserts_5m, migration 002), not shadow_scores.
 
 The evidence rollup also keeps the open hour's closed 5-minute part (an *open mark*: final below
 `open_until`); it is clean while no row has landed in that part since the refresh that wrote it.
@@ -17,14 +17,14 @@ from typing import NamedTuple
 from clickhouse_connect.driver.client import Client
 
 __all__ = ["WATERMARK_TABLE", "INSERTS_TABLE", "EVIDENCE_MARK", "DRIFT_FIGURES_MARK", "EVIDENCE_OPEN_MARK", "SETTLE",
-           "VISIBILITY_MARGIN", "REFRESH_EVERY", "server_now", "Marks", "read_marks", "write_watermark", "as_utc",
+           "VISIBILITY_MARGIN", "REFRESH_EVERY", "server_now", "Marks", "read_marks", "ranges_to_refresh", "write_watermark", "as_utc",
            "five_minute_floor", "hour_floor", "day_floor", "EPOCH"]
 
-WATERMARK_TABLE = "shadow_evidence_watermark"
-INSERTS_TABLE = "shadow_scores_inserts_5m"  # the last insert per 5 minutes of shadow_scores (migration 016)
+WATERMARK_TABLE = "shadow_watermarks"
+INSERTS_TABLE = "shadow_scores_inserts_5m"  # the last insert per 5 minutes of shadow_scores (002)
 EVIDENCE_MARK = 0  # the row id of each table's watermark
 DRIFT_FIGURES_MARK = 1
-EVIDENCE_OPEN_MARK = 2  # the evidence of the open hour is final below this (016)
+EVIDENCE_OPEN_MARK = 2  # the evidence of the open hour is final below this
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # An hour (or a cached drift window) is final once it ended this long ago: rows still in flight
 # rarely land in it after that.
@@ -50,7 +50,7 @@ class Marks(NamedTuple):
 
 def read_marks(client: Client, mark: int, open_mark: int | None = None) -> Marks:
     """The watermark and the dirty hours below it (and the open mark, if asked), in one query over a
-    few small tables (the last insert per 5 minutes comes from shadow_scores_inserts_5m, 016)."""
+    few small tables (the last insert per 5 minutes comes from shadow_scores_inserts_5m)."""
     margin = f"toIntervalSecond({int(VISIBILITY_MARGIN.total_seconds())})"
     # The open mark's parts only when asked: drift reads run this on every query, and ClickHouse plans
     # every expression.
@@ -73,6 +73,19 @@ def read_marks(client: Client, mark: int, open_mark: int | None = None) -> Marks
     open_until, clean = row[3].replace(tzinfo=UTC), row[4]
     in_open_hour = marks.watermark < open_until < marks.watermark + timedelta(hours=1)
     return marks._replace(open_until=open_until if clean and in_open_hour else None)
+
+
+def ranges_to_refresh(client: Client, marks: Marks, target: datetime, days_sql: str,
+                      settings: dict | None = None) -> list[tuple[datetime, datetime]]:
+    """What a refresh up to `target` computes: each dirty hour, then a day at a time (`days_sql`: the
+    days with rows in [{lo}, {hi})) from the watermark, so each statement stays small."""
+    ranges = [(h, h + timedelta(hours=1)) for h in marks.dirty]
+    if target > marks.watermark:
+        days = client.query(days_sql, parameters={"lo": marks.watermark, "hi": target}, settings=settings).result_rows
+        for (day,) in days:
+            day = day.replace(tzinfo=UTC)
+            ranges.append((max(day, marks.watermark), min(day + timedelta(days=1), target)))
+    return ranges
 
 
 def write_watermark(client: Client, mark: int, watermark: datetime, refreshed_at: datetime) -> None:

@@ -1,32 +1,30 @@
 """Tumbling and sliding drift windows per challenger (optionally per route and tenant).
 
-Two sources with one shape: `view` merges pre-aggregated -State values (fast, at-least-once,
-sketched quantiles) from the coarsest tier that fits the window: 1-hour or 5-minute buckets
-(shadow_scores_rollup), else 1-minute; `exact` reads shadow_scores FINAL (each pair once, exact
-quantiles, the same definition as numpy's default 'linear' percentile).
+Two sources with one shape: `view` merges the rollup's states (fast, at-least-once, sketched
+quantiles) from the coarsest tier whose buckets each fall inside one window (1-hour, 5-minute or
+1-minute buckets); `exact` reads shadow_scores FINAL (each pair once, exact quantiles, numpy's
+default 'linear' percentile). Both compute the figures of schemas/clickhouse/figures.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.query import QueryResult
 from pydantic import BaseModel, Field, TypeAdapter
 
-from analytics.drift_figures import FIGURE_WINDOWS, FIGURES_TABLE, ROLLUP_TIERS, VIEW_MERGE_EXPR, figures_marks
+from analytics.drift_figures import ROLLUP_TIERS, closed_windows, figures_apply, figures_marks
 from analytics.scope import Scope
-from analytics.watermarks import SETTLE, as_utc, hour_floor
 from schemas.clickhouse import SCORES_TABLE
+from schemas.clickhouse.figures import FIGURES, FINISHED
 from schemas.errors import ConfigError
 
-__all__ = ["MINUTE_VIEW", "CHALLENGER_MINUTE_VIEW", "ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift", "drift_columns"]
+__all__ = ["ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift", "drift_columns"]
 
-MINUTE_VIEW = "shadow_scores_minute"
-CHALLENGER_MINUTE_VIEW = "shadow_scores_minute_challenger"  # no route/tenant split: far fewer states
-ROLLUP_VIEW = "shadow_scores_rollup"  # 5-minute and 1-hour tiers of the same states (migration 012)
+ROLLUP_VIEW = "shadow_scores_rollup"  # the figures' states in 1-minute, 5-minute and 1-hour buckets (002)
 Dimension = Literal["route", "tenant"]
 
 
@@ -74,112 +72,49 @@ class DriftRow(BaseModel):
     challenger_tokens: int
 
 
-_SIM_OK = "status = 'ok' AND similarity IS NOT NULL"
-_LAT_OK = "status = 'ok' AND latency_delta_ms IS NOT NULL"
-_EXACT_EXPR = {
-    "rows": "count()", "ok": "countIf(status = 'ok')", "errors": "countIf(status IN ('error', 'timeout'))",
-    "sim_n": f"countIf({_SIM_OK})", "sim_sum": f"sumIf(ifNull(similarity, 0.), {_SIM_OK})",
-    "sim_sq": f"sumIf(ifNull(similarity, 0.) * ifNull(similarity, 0.), {_SIM_OK})",
-    "sim_q": f"quantilesExactInclusiveIf(0.05, 0.5, 0.95)(ifNull(similarity, 0.), {_SIM_OK})",
-    "lat_n": f"countIf({_LAT_OK})", "lat_sum": f"sumIf(ifNull(latency_delta_ms, 0.), {_LAT_OK})",
-    "lat_q": f"quantilesExactInclusiveIf(0.5, 0.95, 0.99)(ifNull(latency_delta_ms, 0.), {_LAT_OK})",
-    "prod_lat_q": "quantilesExactInclusive(0.5, 0.95, 0.99)(production_latency_ms)",
-    "ch_lat_q": "quantilesExactInclusiveIf(0.5, 0.95, 0.99)(ifNull(challenger_latency_ms, 0.), "
-                "status = 'ok' AND challenger_latency_ms IS NOT NULL)",
-    "refusal_n": "countIf(refusal_challenger IS NOT NULL)", "refusals": "countIf(ifNull(refusal_challenger, false))",
-    "flips": "countIf(ifNull(refusal_production != refusal_challenger, false))",
-    # judge_n / judge_sum: columns of the stored figures (migration 013) that no row fills since judgments
-    # moved to shadow_judgments (017); kept so the figures' column lists stay as migrated, never shown.
-    "exact_matches": "countIf(ifNull(exact_match, false))", "judge_n": "countIf(judge_score IS NOT NULL)",
-    "judge_sum": "sumIf(ifNull(judge_score, 0.), judge_score IS NOT NULL)", "prod_cost": "sum(production_cost_usd)",
-    "ch_cost": "sum(challenger_cost_usd)", "delta_cost": "sum(cost_delta_usd)",
-    "ch_tokens": "sum(toUInt64(challenger_prompt_tokens + challenger_completion_tokens))",
-}
+_EXACT_EXPR = {name: figure.exact for name, figure in FIGURES.items()}
+_MERGE_EXPR = {name: figure.merge for name, figure in FIGURES.items()}
 
 
-def _sql(q: DriftQuery, figures: tuple[datetime, list[datetime]] | None = None) -> tuple[str, dict]:
-    """(SQL, extra parameters). With `figures` (watermark, dirty hours), closed windows are read as
-    finalized figures and only the rest is merged from states (see analytics/drift_figures.py)."""
+def _sql(q: DriftQuery, marks: tuple[datetime, list[datetime]] | None = None) -> tuple[str, dict]:
+    """(SQL, extra parameters) of the windows of `q`, before their finishing (FINISHED).
+
+    With `marks` (the figures' watermark and dirty hours), closed windows are read as stored figures
+    (analytics/drift_figures.py) and the open part merges states only for the rest.
+    """
     step = q.step_minutes or q.minutes
     if q.minutes % step:
         raise ConfigError(f"window of {q.minutes} min cannot slide by {step} min: use a step that divides the window")
-    table, ts, tier_filter = _view_source(q, step) if q.source == "view" else \
-        (f"{SCORES_TABLE} FINAL", "ts_request", "")
-    exprs = _EXACT_EXPR if q.source == "exact" else VIEW_MERGE_EXPR
-    # A row belongs to every window that covers it: minutes/step windows when sliding, one when tumbling.
-    start = (f"arrayJoin(arrayMap(k -> toStartOfInterval({ts}, toIntervalMinute({step})) - toIntervalMinute(k * {step}), "
-             f"range({q.minutes // step})))") if step != q.minutes else \
-        f"toStartOfInterval({ts}, toIntervalMinute({q.minutes}))"
-    dims = "".join(f", {d}" for d in q.by)
-    select = ",\n    ".join(f"{expr} AS {name}" for name, expr in exprs.items())
+    # The source: the rollup's coarsest fitting tier (states, merged), or every pair once (exact).
+    if q.source == "view":
+        source, ts, figures, tier = ROLLUP_VIEW, "bucket", _MERGE_EXPR, [f"bucket_minutes = {_tier(q, step)}", _split(q)]
+    else:
+        source, ts, figures, tier = f"{SCORES_TABLE} FINAL", "ts_request", _EXACT_EXPR, []
     # Only the terms that apply: ClickHouse plans every term before it reads a row (10-20 ms a read).
-    challenger = " AND challenger = {challenger:String}" if q.challenger else ""
-    order = f"ORDER BY challenger{dims}, window_start"
-    states_where, having, params = f"{tier_filter}{q.scope.where(ts)}{challenger}", [], {}
+    rows = [q.scope.where(ts)] + (["challenger = {challenger:String}"] if q.challenger else [])
+    where = tier + rows
+    # A row belongs to every window that covers it: minutes/step windows when sliding, one when tumbling.
+    start = f"toStartOfInterval({ts}, toIntervalMinute({q.minutes}))" if step == q.minutes else \
+        (f"arrayJoin(arrayMap(k -> toStartOfInterval({ts}, toIntervalMinute({step})) - toIntervalMinute(k * {step}), "
+         f"range({q.minutes // step})))")
     # Sliding windows start in [since, until): one starting earlier would see part of its rows.
-    if step != q.minutes and q.scope.since is not None:
-        having.append("window_start >= {since:DateTime64(3, 'UTC')}")
-    if figures is not None:
-        watermark, dirty = figures
-        end = f"window_start + toIntervalMinute({q.minutes})"
-        until = q.scope.until is not None
-        # States only for windows no stored figure can answer: reaching past the watermark or the query's
-        # end (partial, as without figures), or overlapping a dirty hour.
-        needed, params = _states_needed(q.minutes, step, dirty, until)
-        states_where += f" AND ({needed})"
-        partial = [f"{end} > {{fig_watermark:DateTime('UTC')}}"]
-        if until:
-            partial.append(f"{end} > {{until:DateTime64(3, 'UTC')}}")
-        if dirty:
-            partial.append(_overlaps_dirty("window_start", q.minutes))
-        having.append(f"({' OR '.join(partial)})")
-    states = (f"SELECT challenger{dims}, toDateTime({start}, 'UTC') AS window_start,\n    {select}\n"
-              f"FROM {table}\nWHERE {states_where}\nGROUP BY challenger{dims}, window_start"
-              + (f"\nHAVING {' AND '.join(having)}" if having else ""))
-    if figures is None:
-        return f"{states}\n{order}", {}
-    ends_by = "least({fig_watermark:DateTime('UTC')}, {until:DateTime64(3, 'UTC')})" if until else \
-        "{fig_watermark:DateTime('UTC')}"
-    stored = (f"SELECT challenger{dims}, bucket AS window_start, {', '.join(exprs)}\n"
-              f"FROM {FIGURES_TABLE} FINAL\n"
-              f"WHERE bucket_minutes = {q.minutes} AND {_split(q)} AND {q.scope.where('bucket')}{challenger} "
-              f"AND phase IN ({', '.join(map(str, range(0, q.minutes, step)))}) "
-              f"AND bucket + toIntervalMinute({q.minutes}) <= {ends_by}"
-              + (f" AND NOT {_overlaps_dirty('bucket', q.minutes)}" if dirty else ""))
-    return (f"SELECT * FROM (\n{stored}\nUNION ALL\n{states}\n)\n{order}",
-            {"fig_watermark": watermark, "fig_dirty": dirty, **params})
-
-
-def _overlaps_dirty(start: str, minutes: int) -> str:
-    """Whether the window starting at column `start` overlaps a dirty hour."""
-    return (f"arrayExists(h -> {start} > h - toIntervalMinute({minutes}) AND {start} < h + toIntervalHour(1), "
-            "{fig_dirty:Array(DateTime('UTC'))})")
-
-
-def _states_needed(minutes: int, step: int, dirty: list[datetime], until: bool) -> tuple[str, dict]:
-    """(WHERE term, parameters): the buckets of windows that are not read from stored figures.
-
-    A window starting at s covers buckets [s, s + minutes), and starts on the step grid; the watermark
-    and dirty hours are whole hours, the query's end may be any bucket bound. So such windows need the
-    buckets from the watermark - reach (reach = minutes - step), after the query's end - minutes, and
-    around dirty hours. Explicit ranges, so the primary key can use them. `until`: whether the query
-    has an end.
-    """
-    reach = minutes - step
-    terms = ["bucket >= {fig_watermark:DateTime('UTC')}" + (f" - toIntervalMinute({reach})" if reach else "")]
-    if until:
-        terms.append(f"bucket > {{until:DateTime64(3, 'UTC')}} - toIntervalMinute({minutes})")
-    params: dict[str, datetime] = {}
-    spans: list[list[datetime]] = []
-    for hour in sorted(dirty):
-        if spans and spans[-1][1] >= hour:
-            spans[-1][1] = hour + timedelta(hours=1)
-        else:
-            spans.append([hour, hour + timedelta(hours=1)])
-    for i, (lo, hi) in enumerate(spans):
-        params[f"fig_lo_{i}"], params[f"fig_hi_{i}"] = lo - timedelta(minutes=reach), hi + timedelta(minutes=reach)
-        terms.append(f"(bucket >= {{fig_lo_{i}:DateTime('UTC')}} AND bucket < {{fig_hi_{i}:DateTime('UTC')}})")
-    return " OR ".join(terms), params
+    having = ["window_start >= {since:DateTime64(3, 'UTC')}"] if step != q.minutes and q.scope.since else []
+    keys = ", ".join(["challenger", *q.by])
+    closed, params = None, {}
+    if marks is not None:
+        closed = closed_windows(q.minutes, step, marks, split=_split(q), keys=keys, where=" AND ".join(rows),
+                                until=q.scope.until is not None)
+        where.append(closed.open_buckets)
+        having.append(closed.open_windows)
+        params = closed.params
+    merged = ",\n    ".join(f"{expr} AS {name}" for name, expr in figures.items())
+    open_part = (f"SELECT {keys}, toDateTime({start}, 'UTC') AS window_start,\n    {merged}\n"
+                 f"FROM {source}\nWHERE {' AND '.join(where)}\nGROUP BY {keys}, window_start"
+                 + (f"\nHAVING {' AND '.join(having)}" if having else ""))
+    order = f"ORDER BY {keys}, window_start"
+    if closed is None:
+        return f"{open_part}\n{order}", params
+    return f"SELECT * FROM (\n{closed.stored}\nUNION ALL\n{open_part}\n)\n{order}", params
 
 
 def _split(q: DriftQuery) -> str:
@@ -189,17 +124,11 @@ def _split(q: DriftQuery) -> str:
 
 
 def _uses_figures(q: DriftQuery) -> bool:
-    """Finalized figures exist per window of one app and scorer version, unsplit or by route, for the
-    window lengths of FIGURE_WINDOWS starting on their grid: a query whose windows all start on that
-    grid can read its closed windows from them."""
-    step, grid = q.step_minutes or q.minutes, FIGURE_WINDOWS.get(q.minutes)
-    if q.source != "view" or grid is None or step % grid or q.minutes % step:
-        return False
-    if "tenant" in q.by or not (q.scope.app and q.scope.scorer_version):
-        return False
-    if q.scope.since is not None and as_utc(q.scope.since) >= hour_floor(datetime.now(UTC) - SETTLE):
-        return False  # only open hours (the results cache's tail): no figures can exist, skip looking
-    return _view_source(q, step)[0] == ROLLUP_VIEW
+    """Stored figures exist per window of one app and scorer version, unsplit or by route, for the
+    window lengths of FIGURE_WINDOWS starting on their grid (drift_figures.figures_apply)."""
+    step = q.step_minutes or q.minutes
+    return q.source == "view" and "tenant" not in q.by and bool(q.scope.app and q.scope.scorer_version) \
+        and _tier(q, step) != 1 and figures_apply(q.minutes, step, q.scope.since)
 
 
 def _aligned(at: datetime | None, minutes: int) -> bool:
@@ -207,56 +136,20 @@ def _aligned(at: datetime | None, minutes: int) -> bool:
 
 
 def _view_source(q: DriftQuery, step: int) -> tuple[str, str, str]:
-    """(table, time column, extra filter): the coarsest tier whose buckets each fall in one window.
+    """(table, time column, extra filter): the coarsest rollup tier whose buckets each fall in one window.
 
     Merging t-digest states is what a view query costs, so fewer, coarser states are the speed-up;
     a bucket may be used only if the window, the step and the scope's edges all fall on its bounds.
+    The 1-minute tier takes whatever the others cannot.
     """
-    for tier in ROLLUP_TIERS:
-        if q.minutes % tier == 0 and step % tier == 0 and _aligned(q.scope.since, tier) and \
-                _aligned(q.scope.until, tier):
-            return ROLLUP_VIEW, "bucket", f"bucket_minutes = {tier} AND {_split(q)} AND "
-    return (MINUTE_VIEW if q.by else CHALLENGER_MINUTE_VIEW), "minute", ""
+    return ROLLUP_VIEW, "bucket", f"bucket_minutes = {_tier(q, step)} AND {_split(q)} AND "
 
 
-def _finite(x: str) -> str:
-    return f"if(isFinite(toFloat64({x})), toFloat64({x}), NULL)"  # an empty digest answers nan
+def _tier(q: DriftQuery, step: int) -> int:
+    return next((tier for tier in ROLLUP_TIERS if q.minutes % tier == 0 and step % tier == 0
+                 and _aligned(q.scope.since, tier) and _aligned(q.scope.until, tier)), ROLLUP_TIERS[-1])
 
 
-def _ratio(a: str, b: str) -> str:
-    return f"if({b} > 0, {a} / {b}, NULL)"
-
-
-# DriftRow's fields from the figures of a window (the names of VIEW_MERGE_EXPR / _EXACT_EXPR), in SQL: with
-# a few thousand windows, computing them row by row in Python cost more than the query.
-_MEAN_SIM = _ratio("sim_sum", "sim_n")
-_P05_SIM = f"if(sim_n > 0, {_finite('sim_q[1]')}, NULL)"
-_P95_PROD, _P95_CH = _finite("prod_lat_q[2]"), f"if(ok > 0, {_finite('ch_lat_q[2]')}, NULL)"
-_ROW_FIELDS = {
-    "error_rate": "if(rows > 0, errors / rows, 0.)",
-    "mean_similarity": _MEAN_SIM,
-    "sd_similarity": f"if(sim_n > 1, sqrt(greatest((sim_sq - sim_n * pow({_MEAN_SIM}, 2)) / (sim_n - 1), 0.)), NULL)",
-    "p05_similarity": _P05_SIM,
-    "p50_similarity": f"if(sim_n > 0, {_finite('sim_q[2]')}, NULL)",
-    "p95_similarity": f"if(sim_n > 0, {_finite('sim_q[3]')}, NULL)",
-    "mean_delta_s": f"1 - {_MEAN_SIM}",
-    "p95_delta_s": f"1 - {_P05_SIM}",
-    "mean_latency_delta_ms": _ratio("lat_sum", "lat_n"),
-    "p50_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[1]')}, NULL)",
-    "p95_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[2]')}, NULL)",
-    "p99_latency_delta_ms": f"if(lat_n > 0, {_finite('lat_q[3]')}, NULL)",
-    "p95_production_latency_ms": _P95_PROD,
-    "p95_challenger_latency_ms": _P95_CH,
-    "p95_latency_increase": f"if({_P95_PROD} != 0, {_P95_CH} / {_P95_PROD} - 1, NULL)",
-    "refusal_rate": _ratio("refusals", "refusal_n"),
-    "flips": "flips",
-    "flip_rate": _ratio("flips", "refusal_n"),
-    "exact_match_rate": _ratio("exact_matches", "ok"),
-    "production_cost_usd": "toFloat64(prod_cost)",
-    "challenger_cost_usd": "toFloat64(ch_cost)",
-    "cost_delta_usd": "toFloat64(delta_cost)",
-    "challenger_tokens": "ch_tokens",
-}
 _DRIFT_ROWS = TypeAdapter(list[DriftRow])
 
 
@@ -287,8 +180,8 @@ def _query(client: Client, q: DriftQuery, refresh: bool, fields: Sequence[str] |
     tenant = "tenant" if "tenant" in q.by else "'*' AS tenant"
     columns = {"challenger": "challenger", "scorer_version": "{scorer_version:String} AS scorer_version",
                "route": route, "tenant": tenant, "window_start": "window_start",
-               "window_end": f"window_start + toIntervalMinute({q.minutes}) AS window_end", "rows": "rows", "ok": "ok",
-               "errors": "errors", **{name: f"{expr} AS {name}" for name, expr in _ROW_FIELDS.items()}}
+               "window_end": f"window_start + toIntervalMinute({q.minutes}) AS window_end",
+               **{name: f"{expr} AS {name}" for name, expr in FINISHED.items()}}
     wanted = ",\n    ".join(columns[name] for name in (fields or columns))
     outer = f"SELECT {wanted}\nFROM (\n{sql}\n)"
     # With FINAL, ClickHouse skips granules by the ts_request min/max index only when asked to, and

@@ -202,7 +202,7 @@ class ScoredRecord(_Model):
     challenger_cost_usd: float = 0.0
     cost_delta_usd: float = 0.0
     scorer_version: str
-    # --- scoring fields added by migration 010 (stream_agents/scoring/); all optional ---
+    # --- scoring fields (stream_agents/scoring/); all optional ---
     # Token deltas: challenger - production (completion and prompt + completion).
     completion_tokens_delta: int | None = None
     total_tokens_delta: int | None = None

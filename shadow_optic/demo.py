@@ -25,8 +25,9 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from analytics.drift import drift_windows, scored_rows
+from analytics.scope import Scope, one_scorer_version
 from analytics.service import verdicts
+from analytics.windows import DriftQuery, drift
 from infra.clickhouse import connect
 from schemas.errors import ConfigError, StackError
 from schemas.settings import ChallengerConfig, Settings
@@ -318,7 +319,7 @@ def _run_scenario(settings: Settings, scenario: DemoScenario, urls: dict[str, st
             deadline = time.monotonic() + options.timeout_s
             counts: dict[str, int] = {}
             while True:
-                counts = scored_rows(client, app=run_id)
+                counts = _scored_rows(client, run_id)
                 progress.update(task, completed=sum(counts.values()))
                 if sum(counts.values()) >= expected:
                     break
@@ -328,7 +329,8 @@ def _run_scenario(settings: Settings, scenario: DemoScenario, urls: dict[str, st
                     raise StackError(_stuck_message(options.timeout_s, expected, counts, gateway, ports, worker))
                 time.sleep(0.5)
 
-        drift_table(drift_windows(client, minutes=5, app=run_id), 5)
+        scope = Scope(app=run_id, scorer_version=one_scorer_version(client, run_id))
+        drift_table(drift(client, DriftQuery(scope=scope, minutes=5, source="exact")), 5)
         report = verdicts(client, run_settings, run_id)
         verdict_table(report)
         slice_table(report)
@@ -343,6 +345,13 @@ def _run_scenario(settings: Settings, scenario: DemoScenario, urls: dict[str, st
         if client is not None:
             client.close()
         processes.stop_all()
+
+
+def _scored_rows(client, app: str) -> dict[str, int]:
+    """Distinct scored (event, challenger) pairs per challenger."""
+    result = client.query("SELECT challenger, count() FROM shadow_scores FINAL WHERE app = {app:String} "
+                          "GROUP BY challenger", parameters={"app": app})
+    return {challenger: int(n) for challenger, n in result.result_rows}
 
 
 def _totals(client, app: str) -> dict[str, dict[str, float | int | None]]:

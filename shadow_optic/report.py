@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from analytics.drift import DriftWindow
+from analytics.windows import DriftRow
 
 __all__ = ["drift_table", "stdout_console", "drift_rows_table", "verdict_table", "action_line", "history_table",
            "cost_tables", "readiness_table", "alert_table"]
@@ -22,7 +22,7 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "—" if value is None else format(value, pattern)
 
 
-def drift_table(windows: list[DriftWindow], minutes: int, console: Console | None = None,
+def drift_table(windows: list[DriftRow], minutes: int, console: Console | None = None,
                 scorer_version: str | None = None) -> None:
     table = Table(title=f"Drift per challenger, {minutes}-minute windows (ΔS = 1 − similarity)",
                   caption=None if scorer_version is None else f"scorer {scorer_version}")
@@ -50,7 +50,7 @@ def drift_rows_table(rows, minutes: int, step: int | None, exact: bool, console:
                      scorer_version: str | None = None) -> None:
     kind = f"sliding {minutes}-minute windows every {step} min" if step else f"{minutes}-minute windows"
     version = "" if scorer_version is None else f", scorer {scorer_version}"
-    table = _table(f"Drift per challenger, {kind} ({'exact' if exact else 'minute view'}{version})",
+    table = _table(f"Drift per challenger, {kind} ({'exact' if exact else 'rollup'}{version})",
                    [("challenger", "left"), ("route", "left"), ("tenant", "left"), ("window (UTC)", "left"),
                     ("rows", "right"), ("mean ΔS", "right"), ("p95 ΔS", "right"), ("Δlat p50/p95/p99 ms", "right"),
                     ("errors", "right"), ("refusals", "right"), ("flips", "right"), ("Δcost $", "right")])

@@ -1,47 +1,54 @@
 """The versioned DDL every reader and writer of ClickHouse agrees on, and the table names.
 
-Files NNN_name.sql beside this module are applied in order, once each (`migrate`). How to reach
-ClickHouse is plumbing: infra.clickhouse.connect.
+Files NNN_name.sql beside this module are applied once each, in numeric order of NNN (`migrate`):
+001-099 state the schema of 0.2 (0.1's history squashed, see CHANGELOG.md), 101 and up change it.
+How to reach ClickHouse is plumbing: infra.clickhouse.connect.
 """
 
 from __future__ import annotations
 
 import re
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from clickhouse_connect.driver.client import Client
+
+from schemas.errors import ConfigError
 
 __all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "migrate", "migrations"]
 
 SCORES_TABLE = "shadow_scores"
 JUDGMENTS_TABLE = "shadow_judgments"
 _MIGRATIONS_TABLE = "shadow_schema_migrations"
-_MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-
-
-# Markers a migration may use for the aggregate columns and -State expressions every score view
-# shares, so each view's file says only what differs (its keys and time bucket).
-_SNIPPETS = {"@SCORE_STATE_COLUMNS@": "_score_state_columns.sql", "@SCORE_STATES@": "_score_states.sql"}
+_MIGRATION_FILE = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
 
 
 def _expand(text: str) -> str:
-    for marker, name in _SNIPPETS.items():
-        if marker in text:
-            snippet = _strip_comments(resources.files(__name__).joinpath(name).read_text(encoding="utf-8")).strip()
-            text = text.replace(marker, snippet)
+    """Put the figures catalogue's columns and -State expressions (figures.py) in for its markers, so
+    each figure is defined once and a migration says only what differs (keys, time bucket)."""
+    from schemas.clickhouse.figures import state_columns_sql, states_sql, stored_columns_sql
+
+    for marker, make in (("@FIGURE_STATE_COLUMNS@", state_columns_sql), ("@FIGURE_STATES@", states_sql),
+                         ("@FIGURE_COLUMNS@", stored_columns_sql)):
+        text = text.replace(marker, make())
     return text
 
 
-def migrations() -> list[tuple[int, str, list[str]]]:
-    """(version, name, statements) of every DDL file, in order."""
+def migrations(directory: Traversable | None = None) -> list[tuple[int, str, list[str]]]:
+    """(version, name, statements) of every DDL file (beside this module, or in `directory`), in order."""
     found = []
-    for entry in resources.files(__name__).iterdir():
+    for entry in (directory or resources.files(__name__)).iterdir():
         match = _MIGRATION_FILE.match(entry.name)
         if match:
             text = _expand(entry.read_text(encoding="utf-8"))
             statements = [s.strip() for s in _strip_comments(text).split(";") if s.strip()]
             found.append((int(match.group(1)), entry.name, statements))
-    return sorted(found)
+    found.sort(key=lambda migration: migration[0])  # by number: 101 after 099, 1000 after 999
+    twice = sorted({name for version, name, _ in found if [v for v, _, _ in found].count(version) > 1})
+    if twice:
+        raise ConfigError(f"migrations share a version number: {', '.join(twice)}; renumber one (a new file "
+                          "takes the next free number from 101 up)")
+    return found
 
 
 def _strip_comments(sql: str) -> str:
@@ -54,9 +61,18 @@ def migrate(client: Client) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {_MIGRATIONS_TABLE} (version UInt32, name String, "
         "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
     )
-    done = {row[0] for row in client.query(f"SELECT version FROM {_MIGRATIONS_TABLE} FINAL").result_rows}
+    done = dict(client.query(f"SELECT version, name FROM {_MIGRATIONS_TABLE} FINAL").result_rows)
+    known = migrations()
+    names = {version: name for version, name, _ in known}
+    foreign = sorted(name for version, name in done.items() if names.get(version, name) != name)
+    if foreign:
+        raise ConfigError(
+            f"this ClickHouse database was built by Shadow-Optic 0.1 (it records migration {foreign[0]}, which "
+            "0.2 squashed away): 0.1 databases are rebuilt, not migrated. Point SHADOW_CLICKHOUSE_URL at a new "
+            "database (or drop this one) and start again; `shadow-optic rescore` scores again what the "
+            "shadow.results topic still holds (see CHANGELOG.md)")
     applied = []
-    for version, name, statements in migrations():
+    for version, name, statements in known:
         if version in done:
             continue
         for statement in statements:

@@ -9,7 +9,6 @@ from schemas.settings import Settings
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.drift import drift_windows
     from analytics.scope import Scope, one_scorer_version
     from analytics.windows import DriftQuery, drift
     from infra.clickhouse import connect
@@ -21,13 +20,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         # One scorer version, never a mix: the one asked for (several is an error), else the latest of the app.
         version = one_scorer_version(client, app, args.scorer_version)
-        if args.simple:
-            windows = drift_windows(client, minutes=args.minutes, app=app, scorer_version=version)
+        if args.simple:  # the compact table, from the exact path as it always was
+            query = DriftQuery(scope=Scope(app=app, scorer_version=version), minutes=args.minutes, source="exact")
         else:
             query = DriftQuery(scope=Scope(app=app, scorer_version=version), minutes=args.minutes,
                                step_minutes=args.step, by=args.by or [], source="exact" if args.exact else "view",
                                challenger=args.challenger)
-            windows = drift(client, query)
+        windows = drift(client, query)
     finally:
         client.close()
     if args.json:  # every window carries the scorer version it was computed from
@@ -46,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--by", action="append", choices=["route", "tenant"], help="also split by route / tenant")
     parser.add_argument("--challenger", default="")
     parser.add_argument("--exact", action="store_true",
-                        help="read shadow_scores FINAL (each pair once, exact quantiles) instead of the minute view")
+                        help="read shadow_scores FINAL (each pair once, exact quantiles) instead of the rollup")
     parser.add_argument("--simple", action="store_true", help="the original compact table")
     parser.add_argument("--app", default=None,
                         help="the app (default: SHADOW_APP_NAME; '' = every app, still one scorer version)")

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.drift import drift_windows
+from analytics.scope import Scope, one_scorer_version
+from analytics.windows import DriftQuery, drift
 from shadow_optic.api import create_api
 from shadow_optic.cli import main
 from tests.integration.analytics.synthetic import insert, make_records
@@ -65,5 +66,7 @@ def test_api_drift_defaults_to_the_latest_scorer_version_and_refuses_a_mix(resco
 
 def test_drift_windows_default_to_the_latest_scorer_version(rescored, clickhouse):
     _, app = rescored
-    windows = drift_windows(clickhouse, minutes=60, app=app)
+    # The one drift API: the scope's version resolved as the CLI and the API do (the older drift_windows is gone).
+    windows = drift(clickhouse, DriftQuery(scope=Scope(app=app, scorer_version=one_scorer_version(clickhouse, app)),
+                                           minutes=60, source="exact"))
     assert {w.scorer_version for w in windows} == {"v2"} and sum(w.rows for w in windows) == N

@@ -17,9 +17,9 @@ N = 20
 
 
 def _inserted(clickhouse, app: str) -> int:
-    """Rows as inserted (the minute view counts every insert, so a pair scored twice shows up here)."""
-    return clickhouse.command("SELECT countMerge(rows) FROM shadow_scores_minute_challenger WHERE app = {app:String}",
-                              parameters={"app": app})
+    """Rows as inserted (the rollup counts every insert, so a pair scored twice shows up here)."""
+    return clickhouse.command("SELECT countMerge(rows) FROM shadow_scores_rollup WHERE app = {app:String} "
+                              "AND bucket_minutes = 1 AND route = '*' AND tenant = '*'", parameters={"app": app})
 
 
 def _results(settings) -> list:
