@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 import redis
 from pydantic import BaseModel
 
+from infra.redis_clients import redis_options
 from schemas.errors import InvalidRequestError
 from schemas.redis_keys import champion_changes_channel, champion_key
+from schemas.security import RedisSecurity
 
 __all__ = ["PRODUCTION", "ChampionState", "ChampionRegistry"]
 
@@ -41,8 +43,8 @@ class ChampionRegistry:
         self._redis, self._prefix = client, prefix
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> "ChampionRegistry":
-        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+    def from_url(cls, url: str, prefix: str, security: RedisSecurity | None = None) -> "ChampionRegistry":
+        return cls(redis.Redis.from_url(url, decode_responses=True, **redis_options(url, security)), prefix)
 
     def key(self, app: str) -> str:
         return champion_key(self._prefix, app)

@@ -13,6 +13,8 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, Field
 
 from analytics.history import PublishOutcome, new_decision, record_decision
+from infra.redis_clients import redis_options
+from schemas.security import RedisSecurity
 from schemas.redis_keys import cost_budget_key
 from schemas.settings import Settings
 
@@ -31,8 +33,8 @@ class CostBudgetStore:
         self._redis, self._prefix = client, prefix
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> "CostBudgetStore":
-        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+    def from_url(cls, url: str, prefix: str, security: RedisSecurity | None = None) -> "CostBudgetStore":
+        return cls(redis.Redis.from_url(url, decode_responses=True, **redis_options(url, security)), prefix)
 
     def key(self, app: str) -> str:
         return cost_budget_key(self._prefix, app)

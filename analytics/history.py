@@ -11,6 +11,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
+from infra.kafka_clients import kafka_config
 from schemas.events import DecisionRecord
 from schemas.settings import Settings
 
@@ -39,11 +40,11 @@ def new_decision(app: str, kind: str, challenger: str, verdict: str, reason: str
 def _publish(settings: Settings, record: DecisionRecord) -> None:
     from confluent_kafka import Producer
 
-    from schemas.topics import ensure_topics
+    from infra.kafka_clients import ensure_topics
 
     topic = settings.topics.decisions
-    ensure_topics(settings.kafka_bootstrap, [topic], settings.topic_partitions)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    ensure_topics(settings.kafka_bootstrap, [topic], settings.topic_partitions, security=settings.kafka_security)
+    producer = Producer(kafka_config(settings.kafka_bootstrap, settings.kafka_security))
     producer.produce(topic, key=record.app.encode(), value=record.model_dump_json().encode())
     if producer.flush(10) != 0:
         raise RuntimeError(f"decision {record.decision_id} not delivered to {topic} within 10 s")

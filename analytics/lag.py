@@ -19,7 +19,9 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from prometheus_client import CollectorRegistry, Gauge
 from pydantic import BaseModel
 
+from infra.kafka_clients import kafka_config
 from schemas.errors import StackError
+from schemas.security import KafkaSecurity
 
 __all__ = ["PartitionLag", "GroupLag", "LagMonitor", "LagMetrics"]
 
@@ -66,14 +68,14 @@ def _result(future, what: str, timeout_s: float):  # noqa: ANN001, ANN202 - conf
 class LagMonitor:
     """Reads lag from a Kafka cluster; owns one AdminClient and one assign-only Consumer."""
 
-    def __init__(self, bootstrap: str, timeout_s: float = 15.0) -> None:
+    def __init__(self, bootstrap: str, timeout_s: float = 15.0, security: KafkaSecurity | None = None) -> None:
         self._bootstrap = bootstrap
         self._timeout_s = timeout_s
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+        self._admin = AdminClient(kafka_config(bootstrap, security, {"log_level": 3}))
         # Assign-only: this consumer never joins a group and never commits, so it disturbs nobody.
-        self._probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"shadow-optic-lag-probe-{uuid.uuid4().hex}",
-                                "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                "enable.partition.eof": False, "log_level": 3})
+        self._probe = Consumer(kafka_config(bootstrap, security, {
+            "group.id": f"shadow-optic-lag-probe-{uuid.uuid4().hex}", "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "enable.partition.eof": False, "log_level": 3}))
 
     def __enter__(self) -> "LagMonitor":
         return self

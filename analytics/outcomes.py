@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from analytics.scope import Scope, nan_to_none
 from analytics.stats import PairedComparison, WinRate, bootstrap_mean_ci
+from infra.kafka_clients import kafka_config
 from schemas.clickhouse import SCORES_TABLE
 from schemas.errors import InvalidEventError
 from schemas.events import OutcomeFeedback
@@ -51,11 +52,11 @@ def publish_feedback(settings: Settings, records: Iterable[OutcomeFeedback]) -> 
     """Send feedback to the shadow.feedback topic (keyed by event id) for `consume_feedback` to store."""
     from confluent_kafka import Producer
 
-    from schemas.topics import ensure_topics
+    from infra.kafka_clients import ensure_topics
 
     topic = settings.topics.feedback
-    ensure_topics(settings.kafka_bootstrap, [topic], settings.topic_partitions)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5})
+    ensure_topics(settings.kafka_bootstrap, [topic], settings.topic_partitions, security=settings.kafka_security)
+    producer = Producer(kafka_config(settings.kafka_bootstrap, settings.kafka_security, {"linger.ms": 5}))
     count = 0
     for r in records:
         _check(r)
@@ -70,8 +71,9 @@ def consume_feedback(settings: Settings, client: Client, idle_s: float = 2.0, ma
     """Store what is on shadow.feedback until idle; (stored, rejected). Offsets committed after the insert."""
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.consumer_group}-feedback",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(kafka_config(settings.kafka_bootstrap, settings.kafka_security, {
+        "group.id": f"{settings.consumer_group}-feedback", "auto.offset.reset": "earliest",
+        "enable.auto.commit": False}))
     consumer.subscribe([settings.topics.feedback])
     stored = rejected = 0
     try:

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 
 import redis
 
+from infra.redis_clients import redis_options
+from schemas.security import RedisSecurity
+
 from schemas.errors import InvalidRequestError
 from schemas.redis_keys import rollout_key, served_stats_key
 from schemas.rollout import STATS_BUCKET_S, Arm, LATENCY_BUCKETS_MS, RolloutPlan
@@ -77,8 +80,8 @@ class RolloutStore:
         self._redis, self._prefix = client, prefix
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> "RolloutStore":
-        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+    def from_url(cls, url: str, prefix: str, security: RedisSecurity | None = None) -> "RolloutStore":
+        return cls(redis.Redis.from_url(url, decode_responses=True, **redis_options(url, security)), prefix)
 
     def key(self, app: str) -> str:
         return rollout_key(self._prefix, app)

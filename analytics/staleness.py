@@ -61,7 +61,7 @@ def kafka_lag(settings: Settings, timeout_s: float = 10.0) -> LagStatus:
     if not settings.kafka_bootstrap:
         return LagStatus(group=group, topics=topics, lag_messages=None, error="no Kafka bootstrap configured")
     try:
-        with LagMonitor(settings.kafka_bootstrap, timeout_s=timeout_s) as monitor:
+        with LagMonitor(settings.kafka_bootstrap, timeout_s=timeout_s, security=settings.kafka_security) as monitor:
             return lag_status(settings, monitor.describe(group, topics=topics))
     except Exception as exc:  # the broker may be down: say so, the verdict becomes "stale"
         return LagStatus(group=group, topics=topics, lag_messages=None, error=str(exc))

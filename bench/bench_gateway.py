@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -167,9 +168,12 @@ def bench_sampling(n: int = 100_000) -> list[tuple[float, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0, help="per measured segment")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; ratios are their median")
     parser.add_argument("--connections", type=int, default=10, help="closed-loop clients (~50 req/s each)")
     parser.add_argument("--think-ms", type=float, default=20.0)
+    parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the mirroring gateway to this file")
+    parser.add_argument("--capture-queue", type=int, default=10_000,
+                        help="SHADOW_GATEWAY_CAPTURE_QUEUE of both gateways (0: capture on the serving loop)")
     parser.add_argument("--capture-calls", type=int, default=20_000)
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-gateway", action="store_true", help=argparse.SUPPRESS)
@@ -205,7 +209,8 @@ def main() -> int:
             bare = _spawn("--serve-bare-proxy", str(bare_port), "--upstream-port", str(up_port))
             children.append(bare)
             common = {"production_url": f"http://127.0.0.1:{up_port}/v1", "kafka_bootstrap": bootstrap,
-                      "topic_prefix": f"bench{os.getpid()}.", "app_name": "bench"}
+                      "topic_prefix": f"bench{os.getpid()}.", "app_name": "bench",
+                      "gateway_capture_queue": args.capture_queue}
             off = _spawn("--serve-gateway", "--settings-json",
                          json.dumps({**common, "gateway_port": off_port, "sample_ratio": 0.0}))
             on = _spawn("--serve-gateway", "--settings-json",
@@ -261,11 +266,19 @@ def _get(port: int, path: str) -> str:
 async def _latency_rounds(targets: dict[str, int], args: argparse.Namespace, gateway_pid: int,
                           pids: dict[str, int]) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {name: [] for name in targets}
+    per_round: list[dict[str, float]] = []  # p99 of each mode in each round: the ratios are taken per round
     cpu: dict[str, list[float]] = {name: [0.0, 0.0] for name in pids}
     rss: list[float] = []
     for name, port in targets.items():  # warm-up: connections, JIT-less but caches and pools
         await http_load(port, "/v1/chat/completions", REQUEST, args.connections, 1.5)
+    spy = None
+    if args.profile:  # py-spy samples the mirroring gateway over all rounds (bench/profile_summary.py)
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(gateway_pid), "--format", "raw", "-o",
+                                str(args.profile), "--nonblocking", "--rate", "250"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await asyncio.sleep(1.0)
     for round_no in range(args.rounds):
+        per_round.append({})
         for name, port in targets.items():
             sampler = asyncio.create_task(_sample_rss(gateway_pid, rss)) if "on" in name else None
             cpu_before = cpu_seconds(pids[name]) if name in pids else 0.0
@@ -276,9 +289,14 @@ async def _latency_rounds(targets: dict[str, int], args: argparse.Namespace, gat
             if sampler:
                 sampler.cancel()
             results[name] += lat
+            per_round[-1][name] = percentile(sorted(lat), 99)
             print(f"  round {round_no + 1} {name:<24} {len(lat) / args.seconds:6.0f} req/s  "
                   f"p50 {percentile(sorted(lat), 50):6.2f} ms  p99 {percentile(sorted(lat), 99):6.2f} ms", flush=True)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
     results["_rss"] = rss
+    results["_rounds"] = per_round  # type: ignore[assignment]
     for name, (seconds, requests) in cpu.items():
         print(f"  gateway CPU per request, {name}: {seconds / max(requests, 1) * 1000:.2f} ms "
               f"({seconds:.1f} s CPU for {requests:.0f} requests)")
@@ -293,6 +311,7 @@ async def _sample_rss(pid: int, into: list[float]) -> None:
 
 def _print_latency(results: dict[str, list[float]], args: argparse.Namespace) -> None:
     rss = results.pop("_rss")
+    rounds: list[dict[str, float]] = results.pop("_rounds")  # type: ignore[assignment]
     stats = {name: (percentile(sorted(v), 50), percentile(sorted(v), 99), len(v)) for name, v in results.items()}
     d50, d99, _ = stats["direct"]
     b50, b99, _ = stats[BARE]
@@ -308,6 +327,28 @@ def _print_latency(results: dict[str, list[float]], args: argparse.Namespace) ->
           f"adds p50 {f50 - b50:+.2f} ms, p99 {f99 - b99:+.2f} ms over it")
     print(f"  mirroring adds (on - off):     p50 {n50 - f50:+.2f} ms, p99 {n99 - f99:+.2f} ms "
           f"= {(n99 - f99) / n99 * 100:+.2f} % of end-to-end p99")
+    # The targets, each the median over rounds of the ratio within one round (rounds are interleaved,
+    # so a slow spell of the machine hits the four modes of a round alike).
+    share = [(r["gateway, mirroring on"] - r["gateway, mirroring off"]) / r["gateway, mirroring on"] * 100
+             for r in rounds]
+    # A round whose bare-proxy p99 is not above the direct one's (the p99 of a few hundred requests moves
+    # by more than the proxy adds) has no overhead to divide by: such rounds are counted, not used.
+    usable = [r for r in rounds if r[BARE] - r["direct"] > 0.1]
+    overhead = [(r["gateway, mirroring off"] - r["direct"]) / (r[BARE] - r["direct"]) for r in usable]
+    spread = {name: max(r[name] for r in rounds) - min(r[name] for r in rounds) for name in rounds[0]}
+    print(f"  per round, mirroring's share of end-to-end p99 (%): {', '.join(f'{x:+.2f}' for x in share)}")
+    print(f"  per round, gateway overhead / bare proxy overhead (p99): {', '.join(f'{x:.2f}' for x in overhead)}"
+          f" ({len(rounds) - len(usable)} of {len(rounds)} rounds left out: bare p99 not above direct)")
+    print(f"  noise: p99 of the same mode moved by {', '.join(f'{k} {v:.1f} ms' for k, v in spread.items())} "
+          "across rounds")
+    print(f"  RATIO mirroring adds {statistics.median(share):+.2f} % of end-to-end p99 (median of {len(rounds)} "
+          f"rounds; target <= 1 %)")
+    if overhead:
+        print(f"  RATIO gateway overhead = {statistics.median(overhead):.2f}x the bare proxy's (p99, median of "
+              f"{len(overhead)} rounds; target <= 1.3x)")
+    print(f"  pooled over all rounds: gateway overhead {f99 - d99:+.2f} ms vs bare {b99 - d99:+.2f} ms p99 "
+          f"= {(f99 - d99) / (b99 - d99) if b99 > d99 else float('nan'):.2f}x; mirroring "
+          f"{(n99 - f99) / n99 * 100:+.2f} % of end-to-end p99")
     if rss:
         print(f"  mirroring gateway RSS under load: first {rss[0]:.0f} MB, last {rss[-1]:.0f} MB, "
               f"max {max(rss):.0f} MB over {len(rss)} samples")

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from bench_worker_common import Children, bench_stack, challenger, http_json, run_settings
+from infra.kafka_clients import ensure_topics
 from producers.publisher import EventPublisher
-from schemas.topics import ensure_topics
 from bench_worker import event
 
 

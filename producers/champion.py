@@ -53,6 +53,10 @@ class ChampionFollower:
             if blob is not None:
                 try:
                     config = ChallengerConfig.model_validate_json(blob)
+                    if config.kind == "python":  # runs inside workers: the gateway has no URL to send to
+                        log.error("champion %s is an in-process challenger (%s): the gateway cannot serve it, "
+                                  "keeping the current route", name, config.target)
+                        return
                     route = ChampionRoute(name=name, base_url=config.base_url.rstrip("/"), model=config.model,
                                           api_key=config.api_key)
                 except ValidationError as exc:

@@ -1,8 +1,10 @@
 """OpenAI-compatible proxy in front of the production model; mirrors each exchange to Kafka.
 
-The user's answer is returned first and unchanged (streams chunk by chunk as they arrive); the event
-is built and queued afterwards (a Starlette background task, after the last byte was sent), and
-queueing never blocks (see EventPublisher). Bad input is answered in OpenAI's error format.
+The user's answer is returned first and unchanged (streams chunk by chunk as they arrive). The
+serving loop only hands the exchange to the capture thread (producers.mirror.CaptureQueue, a
+bounded queue: full means dropped and counted, never a wait); that thread samples, caps, redacts,
+builds the event and queues it to Kafka (never blocking, see EventPublisher). Bad input is answered
+in OpenAI's error format.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from infra.redis_clients import redis_options
 from producers.champion import ChampionFollower
 from producers.metrics import GatewayMetrics
-from producers.mirror import CaptureConfig, Mirror
+from producers.mirror import CaptureConfig, CaptureQueue, Mirror, RedisCapLeases
 from producers.publisher import EventPublisher
 from producers.rollout import RolloutChoice, RolloutFollower, ServedStats, serving_of
 from producers.streaming import StreamCapture
 from producers.upstream import UpstreamClient, UpstreamTable, forward_headers, response_headers
+from schemas.redis_keys import namespace
 from schemas.settings import Settings
 
 __all__ = ["create_gateway", "openai_error"]
@@ -57,7 +61,10 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
     gateway = settings.gateway
     upstreams = UpstreamTable(gateway)
     mirror = Mirror(CaptureConfig.from_settings(settings.capture), publisher)
-    metrics = GatewayMetrics(mirror, publisher)
+    # Capture runs on its own thread (bounded queue), off the serving loop; 0 keeps it on the loop.
+    capture_queue = CaptureQueue(mirror, gateway.gateway_capture_queue) if gateway.gateway_capture_queue else None
+    capture = capture_queue.submit if capture_queue is not None else mirror.capture
+    metrics = GatewayMetrics(mirror, publisher, capture_queue)
     api_key = gateway.production_api_key.get_secret_value() if gateway.production_api_key else None
     state: dict[str, UpstreamClient] = {}
 
@@ -70,8 +77,18 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with UpstreamClient(gateway, transport) as client, AsyncExitStack() as stack:
             state["client"] = client
+            if gateway.gateway_mirror_cap_shared and settings.redis_url:
+                import redis
+
+                shared = redis.Redis.from_url(settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2)
+                stack.callback(shared.close)
+                mirror.cap.shared = RedisCapLeases(shared, namespace(settings.topic_prefix))
+            if capture_queue is not None:
+                capture_queue.start()
+                stack.callback(capture_queue.close)  # first out: drains while the shared cap's client is open
             if gateway.gateway_follow_champion and settings.redis_url:
-                redis = await stack.enter_async_context(aioredis.from_url(settings.redis_url))
+                redis = await stack.enter_async_context(aioredis.from_url(
+                    settings.redis_url, **redis_options(settings.redis_url, settings.redis_security)))
                 follower.append(ChampionFollower(redis, champion_key_prefix=settings.champion_key_prefix,
                                                  app=settings.app_name, topic_prefix=settings.topic_prefix,
                                                  poll_s=gateway.gateway_champion_poll_s))
@@ -164,18 +181,17 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         caller = {k: v for k, v in request.headers.items()}
         query = dict(request.query_params) if request.url.query else None
 
-        # Coroutines, so Starlette runs them on the loop after the response: as plain functions each
-        # one went through a thread-pool hop, which held the connection's next request back.
-        async def mirror_it(response_body: object, status: int, elapsed_s: float, ttft_s: float | None = None,
-                            complete: bool = True) -> None:
+        # Only a hand-over on the loop: the capture thread does the work (CaptureQueue).
+        def mirror_it(response_body: object, status: int, elapsed_s: float, ttft_s: float | None = None,
+                      complete: bool = True) -> None:
             metrics.upstream_latency.labels(route).observe(elapsed_s)
             count_served(choice, status, elapsed_s)
             tagged = champion is not None and (choice is None or choice.arm == "champion")
-            mirror.capture(body, response_body, route=route, status_code=status, method=request.method,
-                           headers={**caller, f"{tag_prefix}champion": champion.name} if tagged else caller,
-                           query=query, ts_request=wall_start, latency_ms=elapsed_s * 1000.0,
-                           ttft_ms=ttft_s * 1000.0 if ttft_s is not None else None, kind=kind,
-                           complete=complete, serving=serving)
+            capture(body, response_body, route=route, status_code=status, method=request.method,
+                    headers={**caller, f"{tag_prefix}champion": champion.name} if tagged else caller,
+                    query=query, ts_request=wall_start, latency_ms=elapsed_s * 1000.0,
+                    ttft_ms=ttft_s * 1000.0 if ttft_s is not None else None, kind=kind,
+                    complete=complete, serving=serving)
 
         metrics.requests.labels(route, str(upstream.status_code)).inc()
         is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
@@ -188,9 +204,13 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
                 finally:
                     await upstream.aclose()
             elapsed = time.perf_counter() - start
-            task = BackgroundTask(mirror_it, upstream.content, upstream.status_code, elapsed)
-            return Response(upstream.content, status_code=upstream.status_code,
-                            headers=response_headers(upstream.headers), background=task)
+            response = Response(upstream.content, status_code=upstream.status_code,
+                                headers=response_headers(upstream.headers))
+            if capture_queue is not None:
+                mirror_it(upstream.content, upstream.status_code, elapsed)  # a hand-over: no need to wait
+            else:
+                response.background = BackgroundTask(mirror_it, upstream.content, upstream.status_code, elapsed)
+            return response
 
         stream = StreamCapture(settings.gateway_max_capture_bytes)
         outcome = {"complete": False, "end": start}
@@ -210,8 +230,8 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         async def mirror_stream() -> None:
             assembled, finished = stream.assemble()
             ttft = stream.first_chunk_at - start if stream.first_chunk_at is not None else None
-            await mirror_it(assembled, upstream.status_code, outcome["end"] - start, ttft,
-                            complete=bool(outcome["complete"] and finished and not stream.truncated))
+            mirror_it(assembled, upstream.status_code, outcome["end"] - start, ttft,
+                      complete=bool(outcome["complete"] and finished and not stream.truncated))
 
         return StreamingResponse(relay(), status_code=upstream.status_code,
                                  headers=response_headers(upstream.headers), background=BackgroundTask(mirror_stream))
@@ -257,7 +277,9 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
             "rollout_id": plan.rollout_id, "candidate": plan.candidate, "step": plan.step_index,
             "share": plan.share(), "version": plan.version, "candidate_routable": rollout[0].candidate is not None}
         return JSONResponse({"status": "ok", "serving": serving, "rollout": canary,
-                             "publisher": publisher.counters.snapshot(), "publisher_pending": publisher.pending(), "capture": mirror.counters.snapshot()})
+                             "publisher": publisher.counters.snapshot(), "publisher_pending": publisher.pending(),
+                             "capture": mirror.counters.snapshot(),
+                             "capture_queue": capture_queue.depth() if capture_queue is not None else 0})
 
     async def metrics_page(_request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
@@ -283,5 +305,6 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_allowed, 500: crashed})
     app.state.mirror = mirror
+    app.state.capture_queue = capture_queue
     app.state.metrics = metrics
     return app

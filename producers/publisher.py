@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from infra.kafka_clients import kafka_config
 from schemas.events import InferenceEvent
+from schemas.security import KafkaSecurity
 
 if TYPE_CHECKING:
     from producers.mirror import CaptureConfig, CaptureResult, Mirror
@@ -52,12 +54,11 @@ class PublisherCounters:
 class EventPublisher:
     def __init__(self, bootstrap: str, topic: str, buffer_bytes: int = 64 * 1024 * 1024,
                  extra_config: dict[str, object] | None = None, *,
-                 capture_config: CaptureConfig | None = None) -> None:
+                 capture_config: CaptureConfig | None = None, security: KafkaSecurity | None = None) -> None:
         self.topic = topic
         self.buffer_bytes = buffer_bytes
         self.counters = PublisherCounters()
-        self._config: dict[str, object] = {
-            "bootstrap.servers": bootstrap,
+        self._config: dict[str, object] = kafka_config(bootstrap, security, {
             "queue.buffering.max.kbytes": max(1, buffer_bytes // 1024),
             "queue.buffering.max.messages": 2_000_000,  # the byte cap is the one that binds
             "linger.ms": 5,
@@ -70,7 +71,7 @@ class EventPublisher:
             "delivery.report.only.error": True,
             "logger": logging.getLogger("producers.publisher.librdkafka"),  # not raw stderr: the app's logging
             "error_cb": self._on_error,
-        }
+        })
         self._config.update(extra_config or {})
         self._producer = Producer(self._config)
         self._fatal = threading.Event()

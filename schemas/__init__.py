@@ -22,7 +22,7 @@ from schemas.events import (
 )
 from schemas.redis_keys import champion_key, namespace, registry_hash_key
 from schemas.settings import ChallengerConfig, ModelPrice, Settings
-from schemas.topics import Topics, ensure_topics
+from schemas.topics import Topics
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -48,5 +48,4 @@ __all__ = [
     "champion_key",
     "namespace",
     "registry_hash_key",
-    "ensure_topics",
 ]

@@ -241,13 +241,15 @@ class OutcomeFeedback(_Model):
 
 
 class DecisionRecord(_Model):
-    """A verdict, promotion or rollback with its evidence (topic shadow.decisions, table shadow_decisions)."""
+    """A verdict, promotion, rollback or challenger deploy/remove with its evidence and who acted
+    (topic shadow.decisions, table shadow_decisions)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     decision_id: str
     ts: datetime
     app: str
-    kind: Literal["verdict", "promote", "rollback", "canary", "step", "budget"]
+    # deploy/remove: challenger registry changes; canary/step: a progressive rollout; budget: the cost budget
+    kind: Literal["verdict", "promote", "rollback", "deploy", "remove", "canary", "step", "budget"]
     challenger: str
     verdict: str
     score: float | None = None

@@ -28,6 +28,7 @@ __all__ = [
     "monitor_alerts_key",
     "auto_promote_key",
     "cost_budget_key",
+    "mirror_cap_key",
 ]
 
 SHARED_SPEND = "_shared"  # the spend key's "challenger" for a budget shared by all of them
@@ -61,6 +62,11 @@ def claim_key(ns: str, challenger: str, event_id: str) -> str:
 def worker_liveness_prefix(ns: str) -> str:
     """`<this><worker id>` exists while that worker is alive; its claims are orphaned once it is gone."""
     return f"{ns}:worker:"
+
+
+def mirror_cap_key(ns: str, route: str, second: int) -> str:
+    """Events of `route` the gateways leased in one UTC second (INCRBY, expires): the shared mirror cap."""
+    return f"{ns}:mirror-cap:{route}:{second}"
 
 
 def rate_key(ns: str, challenger: str) -> str:

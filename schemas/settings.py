@@ -3,7 +3,8 @@ one section per stage so that each component takes only the part it uses.
 
 Sections (each a frozen model; `Settings` inherits all of them, so every field keeps its flat name):
 
-    connections  ConnectionSettings  where Kafka, Redis and ClickHouse are; topic names; consumer group
+    connections  ConnectionSettings  where Kafka, Redis and ClickHouse are and how to log in (SASL/TLS,
+                                     credentials); topic names; consumer group
     stack        StackSettings       the local stack (`shadow-optic stack up`): dirs, versions, ports, logs
     gateway      GatewaySettings     the gateway process: listening, upstreams, champion following
     capture      CaptureSettings     what is captured and how (sampling, redaction, tags): gateway + library
@@ -14,6 +15,7 @@ Sections (each a frozen model; `Settings` inherits all of them, so every field k
     alerts       AlertSettings       drift and cost alerts
     operations   OperationsSettings  lag monitor and backfill replays
     rollout      RolloutSettings     progressive rollouts (gateway split, step gates) and the monitor process
+    access       AccessSettings      the control API's tokens and the hosts prompts may be sent to
 
 Reading a setting: a component takes its section (`UpstreamTable(settings.gateway)`) and reads
 `gateway.production_url`; the entry point builds `Settings()` once and hands each component
@@ -34,9 +36,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.security import ClickHouseSecurity, KafkaProtocol, KafkaSecurity, RedisSecurity, SaslMechanism
 from schemas.topics import Topics
 
 __all__ = [
@@ -52,11 +55,12 @@ __all__ = [
     "AlertSettings",
     "OperationsSettings",
     "RolloutSettings",
+    "AccessSettings",
+    "ApiToken",
     "ChallengerConfig",
     "ModelPrice",
     "BUILTIN_PRICES",
 ]
-
 
 def _default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "shadow-optic"
@@ -95,11 +99,17 @@ class ChallengerConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    base_url: str = Field("", description="OpenAI-compatible base URL, e.g. http://host:8000/v1 (not for kind python)")
     model: str
-    kind: Literal["chat", "completion", "json"] = Field(
+    kind: Literal["chat", "completion", "json", "python"] = Field(
         "chat", description="chat: POST {base_url}/chat/completions; completion: {base_url}/completions; "
-                            "json: POST the request's params to base_url as is")
+                            "json: POST the request's params to base_url as is; python: call `target` in process")
+    target: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+                               description="kind python: package.module:callable, loaded once per worker")
+    executor: Literal["inline", "thread", "process"] = Field(
+        "inline", description="kind python, sync callables: on the worker's loop (inline), in a thread, or in "
+                              "the worker's process pool (CPU-bound models; SHADOW_PYTHON_CHALLENGER_PROCESSES)")
+    max_batch: int = Field(64, ge=1, description="kind python, batch-aware callables: most requests per call")
     timeout_s: float = Field(30.0, gt=0)
     api_key: SecretStr | None = None
     control: bool = Field(False, description="The production model asked again: measures the noise floor")
@@ -111,6 +121,27 @@ class ChallengerConfig(BaseModel):
     budget_period: Literal["hour", "day", "month"] = "day"
     allocation_share: float = Field(1.0, ge=0, description="weight in a fixed split of a shared budget")
 
+    @model_validator(mode="after")
+    def _where_it_runs(self) -> ChallengerConfig:
+        if self.kind == "python" and not self.target:
+            raise ValueError(f"challenger {self.name!r} is kind python: set target to package.module:callable")
+        if self.kind != "python" and not self.base_url:
+            raise ValueError(f"challenger {self.name!r} is kind {self.kind}: set base_url (the model's URL)")
+        return self
+
+
+class ApiToken(BaseModel):
+    """A bearer token of the control API: who holds it (recorded with every admin action) and its role.
+
+    Roles include each other: admin can review and read, review can read (shadow_optic/api/auth.py).
+    """
+
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$")
+    role: Literal["read", "review", "admin"]
+    token: SecretStr = Field(min_length=16, description="at least 16 characters, e.g. `openssl rand -hex 24`")
+
 
 class _Section(BaseModel):
     """A part of Settings; read-only (a component must not change what another one reads)."""
@@ -119,7 +150,10 @@ class _Section(BaseModel):
 
 
 class ConnectionSettings(_Section):
-    """Where the services are. Unset means: the local stack started by `shadow-optic stack up`."""
+    """Where the services are and how to log in. Unset addresses mean: the local stack started by
+    `shadow-optic stack up`. Passwords are SecretStr; validation errors never show their input."""
+
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     kafka_bootstrap: str | None = None
     redis_url: str | None = None
@@ -129,7 +163,60 @@ class ConnectionSettings(_Section):
     topic_prefix: str = ""
     topic_partitions: int = Field(4, ge=1)
     consumer_group: str = "shadow-optic"
+    # Privacy: how long events are kept, in one place: the topics' retention.ms and a TTL on every ClickHouse
+    # table of events and figures (infra/retention.py); unset: nothing is changed (the broker's default applies).
+    retention_days: float | None = Field(None, gt=0, description="days the topics and ClickHouse rows are kept")
     kafka_session_timeout_s: float = Field(30.0, ge=6, description="how soon a dead worker's partitions move")
+
+    # A ClickHouse cluster: migrations make Replicated tables ON CLUSTER behind Distributed tables of the same
+    # names (schemas/clickhouse/cluster.py); unset: one server.
+    clickhouse_cluster: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="cluster name in remote_servers")
+
+    # --- connection security: SASL/TLS and credentials, turned into each client's configuration in one place
+    # (infra/kafka_clients.py, infra/redis_clients.py, infra/clickhouse.py; README: Production security) ---
+    # Kafka: SASL (PLAIN, SCRAM) and/or TLS for every client (gateway, worker, admin, lag, backfill, reports).
+    kafka_security_protocol: KafkaProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: Path | None = Field(None, description="PEM CA of the brokers; unset: the system's CAs")
+    kafka_ssl_cert_file: Path | None = Field(None, description="client certificate (mTLS), PEM")
+    kafka_ssl_key_file: Path | None = Field(None, description="client private key (mTLS), PEM")
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
+    # Redis AUTH (a password, or an ACL user and password); rediss:// URLs are checked against the CA file.
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_ca_file: Path | None = None
+    # ClickHouse server user and password (instead of user:pass@ in the URL); https:// checked against the CA.
+    clickhouse_username: str | None = None
+    clickhouse_password: SecretStr | None = None
+    clickhouse_ca_file: Path | None = None
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol, sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username, sasl_password=self.kafka_sasl_password,
+            ssl_ca_file=self.kafka_ssl_ca_file, ssl_cert_file=self.kafka_ssl_cert_file,
+            ssl_key_file=self.kafka_ssl_key_file, ssl_key_password=self.kafka_ssl_key_password,
+            ssl_check_hostname=self.kafka_ssl_check_hostname)
+
+    @property
+    def redis_security(self) -> RedisSecurity:
+        return RedisSecurity(username=self.redis_username, password=self.redis_password, ca_file=self.redis_ca_file)
+
+    @property
+    def clickhouse_security(self) -> ClickHouseSecurity:
+        return ClickHouseSecurity(username=self.clickhouse_username, password=self.clickhouse_password,
+                                  ca_file=self.clickhouse_ca_file)
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> "ConnectionSettings":
+        # Built once here so a wrong combination fails at start, with a message naming the variables.
+        self.kafka_security, self.redis_security, self.clickhouse_security  # noqa: B018
+        return self
+    # --- end of connection security ---
 
     @property
     def topics(self) -> Topics:
@@ -170,6 +257,9 @@ class GatewaySettings(_Section):
     gateway_max_connections: int = Field(512, ge=1)
     gateway_follow_champion: bool = Field(True, description="serve chat/completions from the promoted champion")
     gateway_champion_poll_s: float = Field(5.0, gt=0, description="how often the champion registry is read")
+    gateway_mirror_cap_shared: bool = Field(False, description="one mirror cap for all gateways, through Redis")
+    gateway_capture_queue: int = Field(10_000, ge=0, description="exchanges waiting for the capture thread; "
+                                       "full: dropped and counted. 0: capture on the serving loop")
 
 
 class CaptureSettings(_Section):
@@ -184,6 +274,8 @@ class CaptureSettings(_Section):
     gateway_sample_keys: list[str] = Field(
         default_factory=lambda: ["header:x-shadow-sample-key", "body:user", "tenant", "request_id"])
     gateway_tenant_header: str = "x-shadow-tenant"
+    # Privacy: tenants whose traffic is never mirrored (not published, not sampled, not counted as an event).
+    gateway_opt_out_tenants: list[str] = Field(default_factory=list, description="tenants never mirrored")
     gateway_no_replay_header: str = "x-shadow-no-replay"
     gateway_tag_header_prefix: str = "x-shadow-tag-"
     gateway_side_effect_routes: list[str] = Field(default_factory=list)
@@ -194,6 +286,9 @@ class CaptureSettings(_Section):
     gateway_pii_patterns: dict[str, str] = Field(default_factory=dict, description="name -> regex, masked as [NAME]")
     gateway_model_revs: dict[str, str] = Field(default_factory=dict, description="production model -> revision")
     gateway_max_capture_bytes: int = Field(1024 * 1024, ge=1024, description="longer answers are cut in the event")
+    gateway_mirror_max_per_s: float | None = Field(None, gt=0, description="hard cap on mirrored events per second "
+                                                   "per route, after sampling; over it dropped and counted")
+    gateway_mirror_max_per_s_routes: dict[str, float] = Field(default_factory=dict, description="route -> cap")
 
 
 class ModelSettings(_Section):
@@ -226,6 +321,8 @@ class WorkerSettings(_Section):
 
     replay_batch_size: int = Field(64, ge=1)
     replay_concurrency: int = Field(32, ge=1)
+    python_challenger_processes: int = Field(2, ge=1, description="processes in the pool that runs python "
+                                             "challengers with executor=process (one pool per worker)")
     # Score each replayed batch in the replay agent (one Kafka hop and one decode of every result
     # fewer); the scoring agent then only scores results that arrive unscored (backfills).
     score_in_replay: bool = True
@@ -397,6 +494,32 @@ class RolloutSettings(_Section):
     auto_promote_interval_s: float = Field(60.0, gt=0, description="how often the monitor computes verdicts")
 
 
+class AccessSettings(_Section):
+    """Who may do what and where prompts may go: the control API's bearer tokens (shadow_optic/api/auth.py)
+    and the hosts challengers, the judge and the embeddings endpoint may be at (stream_agents/allowed_hosts.py).
+    README: Production security."""
+
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+    # Control API bearer tokens (JSON list of {name, role, token}); without any, the API serves loopback only.
+    api_tokens: list[ApiToken] = Field(default_factory=list)
+    # Where prompts may go: host or host:port patterns (fnmatch, e.g. "*.internal:8000"); unset = loopback, the
+    # hosts of SHADOW_CHALLENGERS and the judge and embeddings URLs (stream_agents/allowed_hosts.py).
+    challenger_allowed_hosts: list[str] | None = None
+    # In-process (kind python) challengers run code on the worker: the targets a registry write may name,
+    # as package.module:callable patterns (fnmatch); unset = the targets named at start in SHADOW_CHALLENGERS.
+    python_allowed_targets: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _tokens_distinct(self) -> "AccessSettings":
+        names = [t.name for t in self.api_tokens]
+        if len(set(names)) != len(names):
+            raise ValueError("SHADOW_API_TOKENS: each token needs its own name (it is recorded as who acted)")
+        if len({t.token.get_secret_value() for t in self.api_tokens}) != len(self.api_tokens):
+            raise ValueError("SHADOW_API_TOKENS: two entries share one token; give each holder its own")
+        return self
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "connections": ConnectionSettings,
     "stack": StackSettings,
@@ -409,16 +532,19 @@ SECTIONS: dict[str, type[_Section]] = {
     "alerts": AlertSettings,
     "operations": OperationsSettings,
     "rollout": RolloutSettings,
+    "access": AccessSettings,
 }
 
 _S = TypeVar("_S", bound=_Section)
 
 
 class Settings(ConnectionSettings, StackSettings, GatewaySettings, CaptureSettings, ModelSettings, WorkerSettings,
-               ScoringSettings, PromotionSettings, AlertSettings, OperationsSettings, RolloutSettings, BaseSettings):
+               ScoringSettings, PromotionSettings, AlertSettings, OperationsSettings, RolloutSettings, AccessSettings,
+               BaseSettings):
     """Everything configurable, from SHADOW_* variables (nested ones as JSON): every section's fields."""
 
-    model_config = SettingsConfigDict(env_prefix="SHADOW_", extra="ignore", frozen=False)
+    # hide_input_in_errors: a rejected setting's message must never echo a password or key.
+    model_config = SettingsConfigDict(env_prefix="SHADOW_", extra="ignore", frozen=False, hide_input_in_errors=True)
 
     def _section(self, section: type[_S]) -> _S:
         # Already validated here: the section is a read-only copy of this object's values.
@@ -467,3 +593,7 @@ class Settings(ConnectionSettings, StackSettings, GatewaySettings, CaptureSettin
     @property
     def rollout(self) -> RolloutSettings:
         return self._section(RolloutSettings)
+
+    @property
+    def access(self) -> AccessSettings:
+        return self._section(AccessSettings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Topics", "ensure_topics", "SCORED_INLINE_HEADER", "was_scored_inline"]
+__all__ = ["Topics", "SCORED_INLINE_HEADER", "was_scored_inline"]
 
 # On a shadow.results message: the replay agent already scored it and sent the record to
 # shadow.scored, so the scoring agent passes it by (backfill results carry no such header).
@@ -41,23 +41,3 @@ class Topics(BaseModel):
 
     def all(self) -> list[str]:
         return [self.requests, self.results, self.scored, self.dlq]
-
-
-def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout_s: float = 30.0) -> list[str]:
-    """Create the topics that do not exist yet (replication 1 locally, the broker default elsewhere)."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
-    wanted = [NewTopic(name, num_partitions=partitions) for name in names if name not in existing]
-    created = []
-    if wanted:
-        for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
-            try:
-                future.result(timeout=timeout_s)
-                created.append(name)
-            except KafkaException as exc:
-                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process won the race
-                    raise
-    return created

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from analytics.reports.overview import ChallengerRow, LagSummary, Overview, RegisteredChallenger
+from infra.redis_clients import redis_options
 from schemas.settings import Settings
 
 __all__ = ["bar", "score_bar", "health_glyph", "render", "collect_overview", "registered_challengers", "read_lag"]
@@ -146,7 +147,8 @@ def registered_challengers(settings: Settings) -> list[RegisteredChallenger]:
     from stream_agents.registry import ChallengerRegistry, registry_prefix
 
     async def load() -> list[RegisteredChallenger]:
-        async with aioredis.Redis.from_url(settings.redis_url) as client:
+        async with aioredis.Redis.from_url(settings.redis_url,
+                                           **redis_options(settings.redis_url, settings.redis_security)) as client:
             _, configs = await ChallengerRegistry(client, registry_prefix(settings.topic_prefix)).view(
                 settings.challengers)
         return [RegisteredChallenger(name=c.name, model=c.model, control=c.control) for c in configs]
@@ -171,7 +173,7 @@ def collect_overview(settings: Settings, app: str, client, monitor=None,  # noqa
     from analytics.champion import ChampionRegistry
     from analytics.reports.overview import gather_overview
 
-    champions = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix)
+    champions = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix, settings.redis_security)
     lag = read_lag(settings, monitor) if monitor is not None else None
     return gather_overview(client, settings, app, champions.current(app), registered_challengers(settings), lag,
                            health_window_minutes)

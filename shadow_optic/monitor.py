@@ -32,6 +32,7 @@ import redis
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from analytics.champion import ChampionRegistry
+from infra.redis_clients import redis_options
 from analytics.rollout import RolloutStore, ServedFigures
 from analytics.rollout_gates import RefusalFigures, StepDecision, evaluate_step
 from schemas.errors import ConfigError
@@ -95,7 +96,8 @@ class Monitor:
         self.settings = settings
         self.app = settings.app_name
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                          **redis_options(settings.redis_url, settings.redis_security))
         prefix = settings.champion_key_prefix
         self.lease = LeaderLease(self.redis, monitor_lease_key(prefix, self.app), self.holder, settings.monitor_lease_s)
         self.rollouts = RolloutStore(self.redis, prefix)

@@ -7,8 +7,9 @@ import os
 import signal
 import threading
 
+from infra.kafka_clients import ensure_topics
+from schemas.security import ClickHouseSecurity
 from schemas.settings import Settings
-from schemas.topics import ensure_topics
 from shadow_optic.sim_model import SimModelConfig
 
 __all__ = ["run_gateway", "run_worker", "run_sim_model"]
@@ -22,12 +23,14 @@ def run_gateway(settings: Settings) -> None:
     from producers.publisher import EventPublisher
 
     try:
-        ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions, timeout_s=10)
+        ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions, timeout_s=10,
+                      security=settings.kafka_security)
     except Exception as exc:  # noqa: BLE001 - Kafka down must not keep the gateway (the user path) from starting
         logging.getLogger(__name__).warning("could not check Kafka topics (%s); serving anyway, events are "
                                             "buffered and sent once Kafka answers", exc)
     with EventPublisher(settings.kafka_bootstrap, settings.topics.requests, settings.publisher_buffer_bytes,
-                        capture_config=CaptureConfig.from_settings(settings.capture)) as pub:
+                        capture_config=CaptureConfig.from_settings(settings.capture),
+                        security=settings.kafka_security) as pub:
         app = create_gateway(settings, pub)
         # Keep-alive longer than clients' pools expect, so connections are reused, not re-opened.
         uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
@@ -39,8 +42,12 @@ def run_worker(settings: Settings) -> None:
 
     from stream_agents.app import create_app
 
-    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions)
-    _migrate(settings.clickhouse_url)  # a ClickHouse of the user's own may be empty
+    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.topic_partitions,
+                  security=settings.kafka_security)
+    # a ClickHouse of the user's own may be empty
+    _migrate(settings.clickhouse_url, settings.clickhouse_security, settings.clickhouse_cluster)
+    if settings.retention_days is not None:  # SHADOW_RETENTION_DAYS: topics and tables, from one setting
+        _apply_retention(settings)
     app = create_app(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per challenger call is noise
     timeout_s = settings.shutdown_timeout_s
@@ -86,13 +93,28 @@ def _exit_unless_stopped_within(timeout_s: float) -> None:
     _exit_timer.start()
 
 
-def _migrate(clickhouse_url: str) -> None:
-    from schemas.clickhouse import migrate
+def _apply_retention(settings: Settings) -> None:
     from infra.clickhouse import connect
+    from infra.retention import apply_table_ttl, apply_topic_retention
 
-    client = connect(clickhouse_url)
+    apply_topic_retention(settings.kafka_bootstrap, settings.topics.all(), settings.retention_days,
+                          settings.kafka_security)
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
     try:
-        migrate(client)
+        tables = apply_table_ttl(client, settings.retention_days)
+    finally:
+        client.close()
+    logging.getLogger(__name__).info("retention %g days: retention.ms on %d topics, TTL on %s",
+                                     settings.retention_days, len(settings.topics.all()), ", ".join(tables))
+
+
+def _migrate(clickhouse_url: str, security: ClickHouseSecurity | None = None, cluster: str | None = None) -> None:
+    from infra.clickhouse import connect
+    from schemas.clickhouse import migrate
+
+    client = connect(clickhouse_url, security)
+    try:
+        migrate(client, cluster)
     finally:
         client.close()
 

@@ -11,11 +11,13 @@ from typing import Any
 
 import faust
 
+from infra.kafka_clients import faust_credentials
 from schemas.settings import Settings
 from stream_agents.agents.pipeline import Pipeline, require_services
 from stream_agents.agents.replay import replay_agent
 from stream_agents.agents.scoring import scoring_agent
 from stream_agents.agents.sink import SinkGauges, sink_agent
+from stream_agents.allowed_hosts import AllowedHosts
 
 __all__ = ["create_app"]
 
@@ -27,6 +29,7 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
     return faust.App(
         connections.consumer_group,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(connections.kafka_security),  # SASL/TLS: infra/kafka_clients.py
         # Faust's own table store; by default it lands in the working directory as `<app>-data/`.
         datadir=str(faust_dir / connections.consumer_group),
         key_serializer="raw",
@@ -37,6 +40,11 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
         web_host="127.0.0.1",
         # Measured on this machine kind (DESIGN.md): +30 % and far less broker CPU.
         producer_linger=0.005,
+        # aiokafka's default batch (16 KB) holds ~6 results: each further send of a replay batch then
+        # waited for the previous Kafka request to drain (a timer and a round trip per ~6 messages;
+        # 10 % of the worker's CPU in the py-spy profile, bench/bench_worker.py --profile). 512 KB
+        # stays under the request cap (producer_max_request_size, 1,000,000 bytes).
+        producer_max_batch_size=512 * 1024,
         consumer_max_fetch_size=8 * 1024 * 1024,
         broker_max_poll_records=10000,
         consumer_auto_offset_reset="earliest",
@@ -47,13 +55,15 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
 
 def create_app(settings: Settings) -> faust.App:
     bootstrap, _redis_url, clickhouse_url = require_services(settings.connections)
+    allowed = AllowedHosts.from_settings(settings)
+    allowed.check_scoring_endpoints(settings.scoring)  # the judge and embeddings receive prompts too
     app = _faust_app(settings, bootstrap)
     pipeline = Pipeline(app, settings.connections, settings.worker)
     app.shadow_metrics, app.shadow_readiness = pipeline.metrics, pipeline.readiness  # for tests and embedding code
     gauges = SinkGauges(pipeline)
 
     app.agent(pipeline.requests, name="replay")(
-        replay_agent(pipeline, settings.models, settings.scoring, production=settings.gateway))
+        replay_agent(pipeline, settings.models, settings.scoring, allowed, production=settings.gateway))
     app.agent(pipeline.results, name="scoring")(scoring_agent(pipeline, settings.models, settings.scoring))
     app.agent(pipeline.scored, name="sink")(sink_agent(pipeline, clickhouse_url, gauges))
 

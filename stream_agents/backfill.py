@@ -30,11 +30,15 @@ import redis.asyncio as aioredis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import BaseModel, Field
 
+from infra.kafka_clients import kafka_config
+from infra.redis_clients import redis_options
 from infra.topic_ranges import offsets_by_time, read_ranges, topic_partitions
 from schemas.errors import ConfigError, InvalidEventError, InvalidRequestError, NotFoundError, StackError
 from schemas.events import InferenceEvent
 from schemas.redis_keys import backfill_checkpoint_key
+from schemas.security import ClickHouseSecurity, KafkaSecurity
 from schemas.settings import ChallengerConfig, ModelSettings, Settings, WorkerSettings
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.claims import ClaimStore
 from stream_agents.limits import RateLimiter
 from stream_agents.metrics import WorkerMetrics
@@ -117,12 +121,13 @@ def _ms(ts: datetime) -> int:
 class _Reader:
     """Assign-only consumer over one topic: no group membership, no commits."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0,
+                 security: KafkaSecurity | None = None) -> None:
         self.topic = topic
         self.timeout_s = timeout_s
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "shadow-optic-backfill-reader",
-                                  "enable.auto.commit": False, "enable.auto.offset.store": False,
-                                  "auto.offset.reset": "earliest", "log_level": 3})
+        self.consumer = Consumer(kafka_config(bootstrap, security, {
+            "group.id": "shadow-optic-backfill-reader", "enable.auto.commit": False,
+            "enable.auto.offset.store": False, "auto.offset.reset": "earliest", "log_level": 3}))
 
     def close(self) -> None:
         self.consumer.close()
@@ -179,12 +184,12 @@ class _Reader:
 
 
 def pinned_event_ids(clickhouse_url: str, challenger: str, ts_from: datetime | None,
-                     ts_to: datetime | None) -> set[str]:
+                     ts_to: datetime | None, security: ClickHouseSecurity | None = None) -> set[str]:
     """Event ids the earlier challenger has rows for (any status: it saw them), near the window."""
-    from schemas.clickhouse import SCORES_TABLE
     from infra.clickhouse import connect
+    from schemas.clickhouse import SCORES_TABLE
 
-    client = connect(clickhouse_url)
+    client = connect(clickhouse_url, security)
     try:
         # ts_request precedes the record's timestamp by the production call: a day of slack before.
         low = (ts_from - timedelta(days=1)) if ts_from else datetime(1970, 1, 2)
@@ -213,9 +218,9 @@ class _Checkpoint:
         await self._redis.delete(self.key)
 
 
-def _results_producer(bootstrap: str) -> Producer:
-    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "compression.type": "lz4",
-                     "enable.idempotence": True, "log_level": 3})
+def _results_producer(bootstrap: str, security: KafkaSecurity | None = None) -> Producer:
+    return Producer(kafka_config(bootstrap, security, {"linger.ms": 5, "compression.type": "lz4",
+                                                       "enable.idempotence": True, "log_level": 3}))
 
 
 async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: ChallengerConfig, resume: bool = False,
@@ -226,17 +231,19 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
 
     if not (settings.kafka_bootstrap and settings.redis_url):
         raise ConfigError("replay needs SHADOW_KAFKA_BOOTSTRAP and SHADOW_REDIS_URL (or `shadow-optic stack up`)")
+    AllowedHosts.from_settings(settings).check_challenger(challenger)  # before anything is read or called
     if plan.pinned_to and not settings.clickhouse_url:
         raise ConfigError("--pinned-to reads ClickHouse: set SHADOW_CLICKHOUSE_URL (or `shadow-optic stack up`)")
     stop = stop or asyncio.Event()
     topics = settings.topics
     job_id = plan.job_id(topics.requests)
-    async with aioredis.Redis.from_url(settings.redis_url) as redis:
+    async with aioredis.Redis.from_url(
+            settings.redis_url, **redis_options(settings.redis_url, settings.redis_security)) as redis:
         checkpoint = _Checkpoint(redis, backfill_checkpoint_key(registry_prefix(settings.topic_prefix), job_id))
         state = await checkpoint.load() if resume else None
         if not resume:
             await checkpoint.clear()
-        reader = _Reader(settings.kafka_bootstrap, topics.requests)
+        reader = _Reader(settings.kafka_bootstrap, topics.requests, security=settings.kafka_security)
         try:
             if state is not None:
                 ranges = [OffsetRange.model_validate(r) for r in state["ranges"]]
@@ -252,7 +259,7 @@ async def run_backfill(settings: Settings, plan: BackfillPlan, challenger: Chall
             reader.close()
         if plan.pinned_to:
             seen = await asyncio.to_thread(pinned_event_ids, settings.clickhouse_url, plan.pinned_to,
-                                           plan.ts_from, plan.ts_to)
+                                           plan.ts_from, plan.ts_to, settings.clickhouse_security)
             before = len(events)
             events = [e for e in events if e[2].event_id in seen]
             report.pinned_excluded = before - len(events)
@@ -302,7 +309,7 @@ async def _replay(settings: Settings, challenger: ChallengerConfig, redis: aiore
     done = report.already_done_by_checkpoint
     if on_progress:
         on_progress(done, report.selected)
-    producer = _results_producer(settings.kafka_bootstrap)
+    producer = _results_producer(settings.kafka_bootstrap, settings.kafka_security)
     failures: list[str] = []
 
     def delivered(error, _message) -> None:  # noqa: ANN001 - confluent callback

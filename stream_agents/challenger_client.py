@@ -47,8 +47,8 @@ class ChallengerClient:
         self._retry_after_cap_s = retry_after_cap_s
         self._rng = rng or random.Random()
         base = config.base_url.rstrip("/")
-        self._url = {"chat": f"{base}/chat/completions", "completion": f"{base}/completions",
-                     "json": config.base_url}[config.kind]
+        self._url = {"chat": f"{base}/chat/completions", "completion": f"{base}/completions"}.get(
+            config.kind, config.base_url)  # json: the URL as given; python: unused (python_challenger.py)
 
     def _payload(self, event: InferenceEvent) -> dict:
         request = event.request

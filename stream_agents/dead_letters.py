@@ -25,6 +25,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pydantic import BaseModel, ValidationError
 
+from infra.kafka_clients import kafka_config
 from schemas.dead_letter import DeadLetter
 from schemas.errors import InvalidEventError, StackError
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
@@ -108,9 +109,9 @@ class RedriveReport(BaseModel):
 def _consumer(settings: Settings, group: str):
     from confluent_kafka import Consumer
 
-    return Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
-                     "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                     "enable.partition.eof": True})
+    return Consumer(kafka_config(settings.kafka_bootstrap, settings.kafka_security, {
+        "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        "enable.partition.eof": True}))
 
 
 def _drain(consumer, topic: str, timeout_s: float, on_message: Callable) -> None:
@@ -167,7 +168,7 @@ def redrive_letters(settings: Settings, stage: str | None = None, reason_contain
 
     report = RedriveReport()
     consumer = _consumer(settings, f"{settings.consumer_group}-dlq-redrive")
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
+    producer = Producer(kafka_config(settings.kafka_bootstrap, settings.kafka_security, {"enable.idempotence": True}))
     positions: dict[int, int] = {}
 
     def take(message) -> None:
@@ -222,9 +223,9 @@ def _fetch_original(settings: Settings, letter: BoundedDeadLetter, timeout_s: fl
 
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"dlq-fetch-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "auto.offset.reset": "error",
-                         "fetch.message.max.bytes": max(1024 * 1024, letter.value_bytes + 4096)})
+    consumer = Consumer(kafka_config(settings.kafka_bootstrap, settings.kafka_security, {
+        "group.id": f"dlq-fetch-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False, "auto.offset.reset": "error",
+        "fetch.message.max.bytes": max(1024 * 1024, letter.value_bytes + 4096)}))
     try:
         consumer.assign([TopicPartition(letter.topic, letter.partition, letter.offset)])
         deadline = time.monotonic() + timeout_s

@@ -30,6 +30,9 @@ class WorkerMetrics:
                                       registry=r)
         self.claims = Counter("shadow_claims", "claim outcomes (claimed, done, in_flight, orphaned)", ["outcome"],
                               registry=r)
+        self.outside_allowed_hosts = Counter(
+            "shadow_challenger_outside_allowed_hosts", "registry loads that skipped a challenger outside "
+            "SHADOW_CHALLENGER_ALLOWED_HOSTS (it is never called)", ["challenger"], registry=r)
         self.challengers = Gauge("shadow_registry_challengers", "challengers this worker follows", registry=r)
         self.registry_version = Gauge("shadow_registry_version", "registry version this worker follows",
                                       registry=r)

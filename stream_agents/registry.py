@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from schemas.errors import NotFoundError
 from schemas.redis_keys import namespace, registry_hash_key, registry_seed_key, registry_version_key
 from schemas.settings import ChallengerConfig
+from stream_agents.allowed_hosts import AllowedHosts
 
 __all__ = ["ChallengerRegistry", "registry_prefix", "config_to_json", "configuration_digest"]
 
@@ -65,8 +66,10 @@ def _seed_record(raw: bytes | str | None) -> tuple[str | None, dict[str, str]]:
 
 
 class ChallengerRegistry:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, allowed: AllowedHosts | None = None) -> None:
+        """`allowed`: writers (API, CLI) refuse challengers outside it; workers skip them when loading."""
         self._redis = client
+        self._allowed = allowed
         self._hash = registry_hash_key(prefix)
         self._version = registry_version_key(prefix)
         self._seeded = registry_seed_key(prefix)
@@ -113,6 +116,8 @@ class ChallengerRegistry:
 
     async def put(self, config: ChallengerConfig) -> None:
         """Add or replace a challenger; every worker picks it up at its next refresh."""
+        if self._allowed is not None:
+            self._allowed.check_challenger(config)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._hash, config.name, config_to_json(config))
             pipe.incr(self._version)

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 import httpx
 
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus
-from schemas.settings import ChallengerConfig, GatewaySettings, ModelSettings, WorkerSettings
+from schemas.settings import AccessSettings, ChallengerConfig, GatewaySettings, ModelSettings, WorkerSettings
 from stream_agents.allocation import Evidence, fixed_pick, thompson_pick
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.breaker import BreakerState, CircuitBreaker
 from stream_agents.challenger_client import ChallengerClient
 from stream_agents.claims import ClaimOutcome, ClaimStore, abandoned_result
 from stream_agents.limits import AdmissionOutcome, RateLimiter, SpendLimits
 from stream_agents.metrics import WorkerMetrics
+from stream_agents.python_challenger import PythonChallengerClient, PythonPools
 from stream_agents.retry import doubling_delays, retry_forever
 
 __all__ = ["ActiveChallenger", "ReplayStage"]
@@ -48,7 +50,9 @@ class ReplayStage:
 
     def __init__(self, worker: WorkerSettings, models: ModelSettings, http: httpx.AsyncClient, claims: ClaimStore,
                  limiter: RateLimiter, metrics: WorkerMetrics | None = None, rng: random.Random | None = None,
-                 production: GatewaySettings | None = None) -> None:
+                 allowed: AllowedHosts | None = None, production: GatewaySettings | None = None) -> None:
+        """`allowed`: where challengers may be (default: loopback and the hosts of `models.challengers`).
+        `production`: where the champion `production` answers, for events a canary's candidate served."""
         self._settings = worker
         self._models = models
         self._http = http
@@ -60,9 +64,15 @@ class ReplayStage:
         self._active: dict[str, ActiveChallenger] = {}
         self._inflight: set[tuple[str, str]] = set()
         self.evidence: dict[str, Evidence] = {}
+        self._allowed = allowed or AllowedHosts.from_sections(AccessSettings(), models, None)
+        self._pools = PythonPools(worker.python_challenger_processes)  # python challengers, executor=process
         self._production = production
         self._champions: dict[tuple[str, str], ActiveChallenger] = {}  # (champion, model) for canaries
         self.set_challengers(models.challengers)
+
+    def close(self) -> None:
+        """Stop the process pools of python challengers (if any started)."""
+        self._pools.close()
 
     # --- challengers ---------------------------------------------------------------------------
 
@@ -75,6 +85,12 @@ class ReplayStage:
         s = self._settings
         active: dict[str, ActiveChallenger] = {}
         for config in configs:
+            if not self._allowed.allows_challenger(config):
+                # A registry write alone must not send prompts to a new host or run new code: skipped, loudly.
+                log.error("challenger %r skipped: %s is outside the allowed hosts or python targets (%s); it "
+                          "receives nothing", config.name, config.target or config.base_url, self._allowed.source)
+                self.metrics.outside_allowed_hosts.labels(config.name).inc()
+                continue
             old = self._active.get(config.name)
             if old is not None and old.config == config:
                 active[config.name] = old
@@ -85,9 +101,13 @@ class ReplayStage:
                                  budget_usd=config.budget_usd, budget_period=config.budget_period,
                                  shared_budget_usd=None if config.control else s.replay_shared_budget_usd,
                                  shared_period=s.replay_shared_budget_period)
-            client = ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
-                                      retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
-                                      price=self._models.challenger_price(config))
+            if config.kind == "python":
+                client: ChallengerClient = PythonChallengerClient(config, self._pools,
+                                                                  self._models.challenger_price(config))
+            else:
+                client = ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
+                                          retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
+                                          price=self._models.challenger_price(config))
             active[config.name] = ActiveChallenger(config, client, breaker, limits)
         self._active = active
         self.metrics.challengers.set(len(active))

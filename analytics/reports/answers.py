@@ -18,9 +18,11 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ValidationError
 
+from infra.kafka_clients import kafka_config
 from infra.topic_ranges import offsets_by_time, read_ranges
 from schemas.errors import StackError
 from schemas.events import ShadowResult
+from schemas.security import KafkaSecurity
 
 __all__ = ["AnswerScan", "fetch_answers"]
 
@@ -36,7 +38,7 @@ class AnswerScan(BaseModel):
 
 
 def fetch_answers(bootstrap: str, topic: str, wanted: set[tuple[str, str]], since: datetime, until: datetime,
-                  timeout_s: float = 60.0) -> tuple[dict[tuple[str, str], ShadowResult], AnswerScan]:
+                  timeout_s: float = 60.0, security: KafkaSecurity | None = None) -> tuple[dict[tuple[str, str], ShadowResult], AnswerScan]:
     """(event_id, challenger) -> ShadowResult for every wanted pair still on the topic (retention may drop some)."""
     from confluent_kafka import Consumer
 
@@ -45,9 +47,9 @@ def fetch_answers(bootstrap: str, topic: str, wanted: set[tuple[str, str]], sinc
     if not wanted:
         return found, scan
     event_ids = {e.encode() for e, _ in wanted}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"shadow-optic-report-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "enable.partition.eof": False, "log_level": 3,
-                         "fetch.max.bytes": 16 * 1024 * 1024})
+    consumer = Consumer(kafka_config(bootstrap, security, {
+        "group.id": f"shadow-optic-report-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "enable.partition.eof": False, "log_level": 3, "fetch.max.bytes": 16 * 1024 * 1024}))
     try:
         ranges = offsets_by_time(consumer, topic, since - _SLACK, until + _SLACK, timeout_s=15)
         deadline = time.monotonic() + timeout_s

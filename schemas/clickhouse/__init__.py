@@ -55,12 +55,23 @@ def _strip_comments(sql: str) -> str:
     return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
 
-def migrate(client: Client) -> list[str]:
-    """Apply the DDL files not applied yet; returns the names applied now."""
-    client.command(
-        f"CREATE TABLE IF NOT EXISTS {_MIGRATIONS_TABLE} (version UInt32, name String, "
-        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+def migrate(client: Client, cluster: str | None = None) -> list[str]:
+    """Apply the DDL files not applied yet; returns the names applied now.
+
+    With `cluster` (SHADOW_CLICKHOUSE_CLUSTER) every statement is rewritten for it first: Replicated tables
+    ON CLUSTER behind Distributed tables of the same names (schemas/clickhouse/cluster.py).
+    """
+    from schemas.clickhouse.cluster import ClusterDdl
+
+    ddl = ClusterDdl(cluster) if cluster else None
+
+    def rewritten(statement: str) -> list[str]:
+        return ddl.rewrite(statement) if ddl is not None else [statement]
+
+    for statement in rewritten(
+            f"CREATE TABLE IF NOT EXISTS {_MIGRATIONS_TABLE} (version UInt32, name String, "
+            "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"):
+        client.command(statement)
     done = dict(client.query(f"SELECT version, name FROM {_MIGRATIONS_TABLE} FINAL").result_rows)
     known = migrations()
     names = {version: name for version, name, _ in known}
@@ -74,9 +85,12 @@ def migrate(client: Client) -> list[str]:
     applied = []
     for version, name, statements in known:
         if version in done:
+            for statement in statements:
+                rewritten(statement)  # the cluster rewriter follows the tables earlier files made
             continue
         for statement in statements:
-            client.command(statement)
+            for ready in rewritten(statement):
+                client.command(ready)
         client.insert(_MIGRATIONS_TABLE, [[version, name]], column_names=["version", "name"])
         applied.append(name)
     return applied

@@ -9,9 +9,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.errors import (
@@ -24,6 +25,7 @@ from schemas.errors import (
     StoreUnavailableError,
 )
 from schemas.settings import Settings
+from shadow_optic.api.auth import ROLE_EXTENSION
 from shadow_optic.api.models import ErrorBody
 from shadow_optic.api.routers import analysis, challengers, decisions, status
 from shadow_optic.api.state import ApiState
@@ -46,8 +48,8 @@ def _status_of(exc: ShadowOpticError) -> int:
     return 500
 
 
-def _json(status: int, body: ErrorBody) -> JSONResponse:
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+def _json(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -59,8 +61,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "NotFound", 405: "MethodNotAllowed", 422: "ValidationError"}.get(exc.status_code, "HTTPError")
-        return _json(exc.status_code, ErrorBody(error=kind, message=str(exc.detail)))
+        kind = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+                422: "ValidationError"}.get(exc.status_code, "HTTPError")
+        return _json(exc.status_code, ErrorBody(error=kind, message=str(exc.detail)), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -94,7 +97,23 @@ def create_api(settings: Settings) -> FastAPI:
                   description="Status, comparisons, challenger deploy/remove, promote, rollback, history, costs, "
                               "readiness, drift, lag, challenger health and test calls. Errors: JSON ErrorBody.",
                   lifespan=lifespan, responses=_ERRORS)
+    app.state.api_tokens = list(settings.api_tokens)  # read by shadow_optic.api.auth.require_role
     for module in (status, analysis, challengers, decisions):
+        _document_roles(module.router)
         app.include_router(module.router)
     _install_error_handlers(app)
     return app
+
+
+def _document_roles(router: APIRouter) -> None:
+    """Each protected operation says its minimum role (x-required-role) and its 401/403 answers."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        calls = [d.dependency for d in (*router.dependencies, *route.dependencies)]
+        calls += [d.call for d in route.dependant.dependencies]
+        roles = [role for role in (getattr(call, "required_role", None) for call in calls) if role]
+        if roles:
+            route.openapi_extra = {**(route.openapi_extra or {}), ROLE_EXTENSION: roles[0]}
+            route.responses = {**route.responses, 401: {"model": ErrorBody, "description": "no or unknown token"},
+                               403: {"model": ErrorBody, "description": "the token's role is too low"}}

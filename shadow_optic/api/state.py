@@ -17,8 +17,10 @@ from analytics.champion import ChampionRegistry
 from analytics.cost_budget import CostBudgetStore
 from analytics.drift_cache import DriftCache
 from analytics.rollout import RolloutStore
+from infra.redis_clients import redis_options
 from schemas.errors import ConfigError
 from schemas.settings import Settings
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.registry import ChallengerRegistry, registry_prefix
 
 __all__ = ["ApiState", "api_state"]
@@ -34,10 +36,12 @@ class ApiState:
         self.clickhouse: Any = None
         # chDB runs in this process and is not safe for concurrent queries; a server over HTTP is.
         self._ch_lock = threading.Lock() if settings.clickhouse_url.startswith("chdb:") else None
-        self.redis = aioredis.Redis.from_url(settings.redis_url)
-        self.challengers = ChallengerRegistry(self.redis, registry_prefix(settings.topic_prefix))
+        self.redis = aioredis.Redis.from_url(settings.redis_url, **redis_options(settings.redis_url, settings.redis_security))
+        self.challengers = ChallengerRegistry(self.redis, registry_prefix(settings.topic_prefix),
+                                              AllowedHosts.from_settings(settings))
         # analytics' champion registry is synchronous (WATCH/MULTI); it runs in the threadpool with ClickHouse.
-        self._sync_redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self._sync_redis = redis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                                **redis_options(settings.redis_url, settings.redis_security))
         self.champions = ChampionRegistry(self._sync_redis, settings.champion_key_prefix)
         self.rollouts = RolloutStore(self._sync_redis, settings.champion_key_prefix)
         self.cost_budgets = CostBudgetStore(self._sync_redis, settings.champion_key_prefix)
@@ -49,7 +53,8 @@ class ApiState:
     async def open(self) -> "ApiState":
         from infra.clickhouse import connect
 
-        self.clickhouse = await run_in_threadpool(connect, self.settings.clickhouse_url)
+        self.clickhouse = await run_in_threadpool(connect, self.settings.clickhouse_url,
+                                                    self.settings.clickhouse_security)
         return self
 
     async def close(self) -> None:
@@ -77,7 +82,8 @@ class ApiState:
                 if self._lag_monitor is None:
                     if not self.settings.kafka_bootstrap:
                         raise ConfigError("no Kafka configured (SHADOW_KAFKA_BOOTSTRAP): lag cannot be read")
-                    self._lag_monitor = LagMonitor(self.settings.kafka_bootstrap)
+                    self._lag_monitor = LagMonitor(self.settings.kafka_bootstrap,
+                                                      security=self.settings.kafka_security)
                 return fn(self._lag_monitor)
         return await run_in_threadpool(call)
 

@@ -16,7 +16,7 @@ from schemas.settings import Settings
 def _clickhouse(settings: Settings):
     from infra.clickhouse import connect
 
-    client = connect(settings.clickhouse_url)
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
     try:
         yield client
     finally:
@@ -69,8 +69,9 @@ def _promote(args: argparse.Namespace, settings: Settings) -> int:
         if args.dry_run:
             report = verdicts(client, settings, _app(args, settings), lag_check=_lag_check(args))
             return _print(report, args.json, lambda: verdict_table(report, verbose=True))
-        registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix)
-        rollouts = RolloutStore.from_url(settings.redis_url, settings.champion_key_prefix)
+        registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix,
+                                             settings.redis_security)
+        rollouts = RolloutStore.from_url(settings.redis_url, settings.champion_key_prefix, settings.redis_security)
         canary = None
         if args.canary:
             canary = CanaryRequest(steps=parse_steps(args.steps) if args.steps else None,
@@ -89,8 +90,9 @@ def _rollback(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = _resolved(settings)
     with _clickhouse(settings) as client:
-        registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix)
-        rollouts = RolloutStore.from_url(settings.redis_url, settings.champion_key_prefix)
+        registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix,
+                                             settings.redis_security)
+        rollouts = RolloutStore.from_url(settings.redis_url, settings.champion_key_prefix, settings.redis_security)
         result = rollback(client, settings, registry, _app(args, settings), args.to, args.reason, args.actor, rollouts)
     return _print(result, args.json, lambda: action_line(result))
 
@@ -113,7 +115,8 @@ def _costs(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = _resolved(settings)
     app = _app(args, settings)
-    store = CostBudgetStore.from_url(settings.redis_url, settings.champion_key_prefix) if settings.redis_url else None
+    store = CostBudgetStore.from_url(settings.redis_url, settings.champion_key_prefix, settings.redis_security) \
+        if settings.redis_url else None
     with _clickhouse(settings) as client:
         if args.set_budget is not None or args.clear_budget:
             if store is None:

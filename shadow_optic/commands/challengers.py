@@ -11,6 +11,7 @@ import sys
 import json
 import os
 
+from infra.redis_clients import redis_options
 from schemas.errors import ConfigError, InvalidRequestError, NotFoundError
 from schemas.settings import ChallengerConfig, Settings
 
@@ -35,12 +36,14 @@ def _config_from_args(args: argparse.Namespace) -> ChallengerConfig:
 async def _act(args: argparse.Namespace, settings: Settings) -> int:
     import redis.asyncio as aioredis
 
+    from stream_agents.allowed_hosts import AllowedHosts
     from stream_agents.registry import ChallengerRegistry, registry_prefix
 
     if not settings.redis_url:
         raise ConfigError("no Redis: set SHADOW_REDIS_URL or start the local stack (`shadow-optic stack up`)")
-    async with aioredis.Redis.from_url(settings.redis_url) as client:
-        registry = ChallengerRegistry(client, registry_prefix(settings.topic_prefix))
+    async with aioredis.Redis.from_url(settings.redis_url,
+                                       **redis_options(settings.redis_url, settings.redis_security)) as client:
+        registry = ChallengerRegistry(client, registry_prefix(settings.topic_prefix), AllowedHosts.from_settings(settings))
         if args.action == "list":
             version, configs = await registry.view(settings.challengers)  # read only: what a worker starts with
             if args.json_config is not None:
@@ -58,6 +61,7 @@ async def _act(args: argparse.Namespace, settings: Settings) -> int:
             await registry.seed(settings.challengers)
             await registry.put(config)
             print(f"added {config.name} (registry version {await registry.version()})")
+            _record(settings, "deploy", config.name, "deployed", config.model_dump(mode="json", exclude={"api_key"}))
             return 0
         if not args.name:
             raise InvalidRequestError("challengers remove needs NAME")
@@ -65,10 +69,31 @@ async def _act(args: argparse.Namespace, settings: Settings) -> int:
         if not await registry.remove(args.name):
             raise NotFoundError(f"no challenger named {args.name!r} in the registry")
         print(f"removed {args.name} (registry version {await registry.version()})")
+        _record(settings, "remove", args.name, "removed", {})
         if any(c.name == args.name for c in settings.challengers):
             print(f"note: {args.name} is listed in SHADOW_CHALLENGERS; it stays removed until its entry there "
                   "is edited (then that edit is applied): remove it there too", file=sys.stderr)
         return 0
+
+
+def _record(settings: Settings, kind: str, name: str, verdict: str, evidence: dict) -> None:
+    """The change in the history with who made it (the OS user running the CLI); a store outage only warns."""
+    import getpass
+
+    from analytics.history import new_decision, record_decision
+    from infra.clickhouse import connect
+
+    who = f"{getpass.getuser()}@cli"
+    record = new_decision(settings.app_name, kind, name, verdict, f"{kind} with the CLI by {who}", evidence=evidence,
+                          actor=who)
+    try:
+        client = connect(settings.clickhouse_url, settings.clickhouse_security)
+        try:
+            record_decision(client, settings, record)
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - the registry changed; say the history did not record it
+        print(f"warning: the {kind} of {name} is done but not recorded in the history: {exc}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -22,8 +22,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = resolve_settings(settings)
     app = args.app if args.app is not None else settings.app_name
-    client = connect(settings.clickhouse_url)
-    monitor = None if args.no_lag else LagMonitor(settings.kafka_bootstrap)
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
+    monitor = None if args.no_lag else LagMonitor(settings.kafka_bootstrap, security=settings.kafka_security)
     try:
         def snapshot():
             return collect_overview(settings, app, client, monitor, args.health_minutes)

@@ -16,7 +16,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from shadow_optic.stack.launcher import resolve_settings
 
     app = settings.app_name if args.app is None else args.app
-    client = connect(resolve_settings(settings).clickhouse_url)
+    settings = resolve_settings(settings)
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
     try:
         # One scorer version, never a mix: the one asked for (several is an error), else the latest of the app.
         version = one_scorer_version(client, app, args.scorer_version)

@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
     interval = settings.lag_check_interval_s if args.watch == -1 else args.watch
     checks = 0
-    with LagMonitor(settings.kafka_bootstrap) as monitor:
+    with LagMonitor(settings.kafka_bootstrap, security=settings.kafka_security) as monitor:
         while True:
             groups = monitor.list_groups() if args.all_groups else (args.group or [settings.consumer_group])
             lags = [monitor.describe(group) for group in groups]

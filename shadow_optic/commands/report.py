@@ -24,7 +24,7 @@ def _fetcher(settings: Settings):  # noqa: ANN202 - an AnswerFetcher
     if not settings.kafka_bootstrap:
         raise ConfigError("the answers are read from shadow.results: set SHADOW_KAFKA_BOOTSTRAP or run `stack up`")
     return lambda wanted, since, until: fetch_answers(settings.kafka_bootstrap, settings.topics.results, wanted,
-                                                      since, until)
+                                                      since, until, security=settings.kafka_security)
 
 
 def _html(args: argparse.Namespace, settings: Settings, client) -> int:  # noqa: ANN001
@@ -39,7 +39,7 @@ def _html(args: argparse.Namespace, settings: Settings, client) -> int:  # noqa:
     lag, lag_error = None, "not read (--no-lag)" if args.no_lag else None
     if not args.no_lag:
         try:
-            with LagMonitor(settings.kafka_bootstrap) as monitor:
+            with LagMonitor(settings.kafka_bootstrap, security=settings.kafka_security) as monitor:
                 lag = monitor.describe(settings.consumer_group)
         except ShadowOpticError as exc:
             lag_error = str(exc)
@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from shadow_optic.stack.launcher import resolve_settings
 
     settings = resolve_settings(settings)
-    client = connect(settings.clickhouse_url)
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
     try:
         return {"html": _html, "regressions": _regressions, "export-pairs": _export_pairs}[args.kind](
             args, settings, client)

@@ -133,7 +133,8 @@ def _run_noise_floor(args: argparse.Namespace, settings: Settings) -> int:
     from infra.clickhouse import connect
     from shadow_optic.stack.launcher import resolve_settings
 
-    client = connect(resolve_settings(settings).clickhouse_url)
+    settings = resolve_settings(settings)
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
     try:
         version = args.scorer_version or latest_scorer_version(client, args.app)
         rows = noise_floor(client, version, app=args.app, since=_when(args.since)) if version else []

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from faust.types import EventT
 from pydantic import BaseModel
 
+from infra.redis_clients import redis_options
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.settings import ConnectionSettings, WorkerSettings
 from stream_agents.batch_guard import BatchGuard, GuardMetrics, is_retriable, withhold_acks
@@ -86,7 +87,8 @@ class Pipeline:
     def redis_client(self) -> aioredis.Redis:
         # A blocking pool: a burst of claims waits for a connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(self.redis_url, max_connections=64, timeout=30,
-                                                        socket_timeout=10, socket_connect_timeout=5)
+                                                        socket_timeout=10, socket_connect_timeout=5,
+                                                        **redis_options(self.redis_url, self.connections.redis_security))
         return aioredis.Redis(connection_pool=pool)
 
     # --- dead letters ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from schemas.settings import GatewaySettings, ModelSettings, ScoringSettings
 from schemas.topics import SCORED_INLINE_HEADER
 from stream_agents.agents.pipeline import Pipeline, deliver
 from stream_agents.agents.scoring import record_evidence, score_until_done
+from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.claims import ClaimStore
 from stream_agents.evidence import EvidenceStore
 from stream_agents.limits import RateLimiter
@@ -40,8 +41,10 @@ EVIDENCE_REFRESH_S = 5.0  # how often Thompson allocation re-reads the pass/fail
 
 
 def replay_agent(pipeline: Pipeline, models: ModelSettings, scoring: ScoringSettings,
+                 allowed: AllowedHosts | None = None,
                  production: GatewaySettings | None = None) -> Callable[[faust.StreamT], Awaitable[None]]:
-    """`production`: where the champion `production` answers, for events a canary's candidate served."""
+    """`allowed`: SHADOW_CHALLENGER_ALLOWED_HOSTS; a registered challenger outside it is skipped, never called.
+    `production`: where the champion `production` answers, for events a canary's candidate served."""
     worker = pipeline.worker
 
     async def replay(stream: faust.StreamT) -> None:
@@ -56,7 +59,7 @@ def replay_agent(pipeline: Pipeline, models: ModelSettings, scoring: ScoringSett
             registry = ChallengerRegistry(redis, pipeline.prefix)
             evidence = EvidenceStore(redis, pipeline.prefix, worker.replay_pass_similarity)
             stage = ReplayStage(worker, models, http, claims, RateLimiter(redis, pipeline.prefix), pipeline.metrics,
-                                production=production)
+                                allowed=allowed, production=production)
             # Fail closed while Redis is unreachable: no admission, no call; claims make retries safe.
             await retry_forever(lambda: _start(pipeline, stage, claims, registry, models), "loading the challenger "
                                 "registry", logger=log)
@@ -70,6 +73,7 @@ def replay_agent(pipeline: Pipeline, models: ModelSettings, scoring: ScoringSett
                                            worker.stage_batch_seconds)
             finally:
                 follower.cancel()
+                stage.close()
 
     return replay
 

@@ -21,7 +21,7 @@ def sink_agent(pipeline: Pipeline, clickhouse_url: str,
     worker = pipeline.worker
 
     async def sink(stream: faust.StreamT) -> None:
-        score_sink = ScoreSink(lambda: connect(clickhouse_url))
+        score_sink = ScoreSink(lambda: connect(clickhouse_url, pipeline.connections.clickhouse_security))
         gauges.sink = score_sink
 
         async def batch_body(batch: list[EventT]) -> None:

@@ -83,6 +83,36 @@ _REFUSAL_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 
+# Words each pattern above cannot match without (one of them, in the lower-cased head with runs of
+# whitespace made one space), in the same order: a pattern runs only when one of its clues is there.
+# The 21 searches cost ~300 µs on an ordinary 200-character answer, twice per scored pair (the
+# worker's largest single cost, bench/bench_worker.py --profile); the clues make that a few µs, and
+# tests/unit/stream_agents/test_scoring.py checks that the answers stay exactly the same.
+_EN_CANNOT_CLUES = ("can", "unable", "not", "won", "decline", "refuse", "comfortable")
+_REFUSAL_CLUES: tuple[tuple[str, ...], ...] = (
+    ("sorry", "apologi", "unfortunately", "regrettably"),
+    ("as a", "i am a", "i'm a", "i\u2019m a"),
+    _EN_CANNOT_CLUES,
+    ("decline", "refuse"),
+    ("help", "assist"),
+    ("leid", "entschuldigung"),
+    ("ich kann",),
+    ("als ",),
+    ("ich bin",),
+    ("je ne",),
+    ("je ne",),
+    ("je ne", "impossible"),
+    ("puedo", "posible", "estoy"),
+    ("puedo", "posible", "estoy"),
+    ("puedo", "tengo"),
+    ("posso", "consigo", "capaz"),
+    ("posso", "consigo", "capaz"),
+    ("posso", "consigo", "tenho"),
+    ("posso", "grado", "riesco"),
+    ("posso", "grado", "riesco"),
+    ("posso", "grado", "accesso"),
+)
+
 # A disclaimer followed by a real answer ("As an AI I can't have opinions,
 # but here is ...") is not a refusal. The pivot must come soon after the
 # match and be followed by a substantial answer.
@@ -114,7 +144,13 @@ def is_refusal(text: str) -> bool:
     if not head:
         return False
     full = None
-    for pattern in _REFUSAL_PATTERNS:
+    words = " ".join(head.lower().split())
+    for pattern, clues in zip(_REFUSAL_PATTERNS, _REFUSAL_CLUES):
+        for clue in clues:
+            if clue in words:
+                break
+        else:
+            continue  # this pattern cannot match: spare the search
         m = pattern.search(head)
         if m is None:
             continue
@@ -174,10 +210,14 @@ def _reject_constant(name: str) -> None:
     raise ValueError(name)
 
 
+# What a JSON text can start with once NaN and Infinity are rejected (_reject_constant).
+_JSON_START = frozenset('{["-0123456789tfn')
+
+
 def _parses_strict(s: str) -> bool:
     s = s.strip()
-    if not s:
-        return False
+    if not s or s[0] not in _JSON_START:
+        return False  # cannot parse: spares the exception
     try:
         json.loads(s, parse_constant=_reject_constant)
     except (ValueError, RecursionError):

@@ -16,10 +16,10 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-
+from infra.clickhouse import connect
+from infra.kafka_clients import kafka_config
 from infra.topic_ranges import offsets_by_time, read_ranges
 from schemas.clickhouse import SCORES_TABLE, migrate
-from infra.clickhouse import connect
 from schemas.errors import ConfigError, InvalidEventError
 from schemas.events import ScoredRecord, ShadowResult
 from schemas.settings import Settings
@@ -55,13 +55,12 @@ async def _rescore(settings: Settings, since, until, batch_size, progress, timeo
     from confluent_kafka import Consumer
 
     topic = settings.topics.results
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
-                         "group.id": f"shadow-optic-rescore-{uuid.uuid4().hex[:8]}",  # required, never joined
-                         "enable.auto.commit": False, "enable.partition.eof": False,
-                         "fetch.max.bytes": 16 * 1024 * 1024})
-    client = connect(settings.clickhouse_url)
+    consumer = Consumer(kafka_config(settings.kafka_bootstrap, settings.kafka_security, {
+        "group.id": f"shadow-optic-rescore-{uuid.uuid4().hex[:8]}",  # required, never joined
+        "enable.auto.commit": False, "enable.partition.eof": False, "fetch.max.bytes": 16 * 1024 * 1024}))
+    client = connect(settings.clickhouse_url, settings.clickhouse_security)
     try:
-        migrate(client)  # the new columns must exist before rows carrying them arrive
+        migrate(client, settings.clickhouse_cluster)  # the new columns must exist before rows carrying them arrive
         ranges = offsets_by_time(consumer, topic, since, until, timeout_s)
         async with Scorer(settings.scoring, settings.connections) as scorer:
             report = RescoreReport(scorer_version=scorer.version, partitions=len(ranges))

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from infra.redis_clients import redis_options
 from schemas.errors import ConfigError
 from schemas.events import Judgment, ScoredRecord, ShadowResult, ShadowStatus
 from schemas.settings import ConnectionSettings, ModelPrice, ScoringSettings
@@ -62,6 +63,7 @@ class Scorer:
                  redis: Any = None, use_judge: bool = True) -> None:
         self._settings = settings
         self._redis_url = connections.redis_url if connections is not None else None
+        self._redis_security = connections.redis_security if connections is not None else None
         self._key_prefix = registry_prefix(connections.topic_prefix if connections is not None else "")
         self.method = method or settings.similarity_method
         if self.method not in ("lexical", "embedding"):
@@ -127,7 +129,8 @@ class Scorer:
             import redis.asyncio as aioredis
 
             # A blocking pool, as the worker's own: a burst waits for a connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(self._redis_url, max_connections=32, timeout=30)
+            pool = aioredis.BlockingConnectionPool.from_url(self._redis_url, max_connections=32, timeout=30,
+                                                            **redis_options(self._redis_url, self._redis_security))
             self._redis, self._own_redis = aioredis.Redis(connection_pool=pool), True
         return self._redis
 

@@ -73,14 +73,18 @@ class FieldDiff(BaseModel):
     changed: list[str]
 
 
+# What a JSON text can start with once NaN and Infinity are rejected (parse_constant below).
+_JSON_START = frozenset('{["-0123456789tfn')
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(name)
 
 
 def _loads(s: str) -> Any:
     s = s.strip()
-    if not s:
-        return _NO_VALUE
+    if not s or s[0] not in _JSON_START:
+        return _NO_VALUE  # cannot parse: spares the exception (most answers are prose; 6 tries per pair)
     try:
         return json.loads(s, parse_constant=_reject_constant)
     except (ValueError, RecursionError):

@@ -63,9 +63,9 @@ class ProcessGroup:
         self.log_dir = log_dir
         self.processes: list[ManagedProcess] = []
 
-    def start(self, name: str, settings: Settings, *args: str) -> ManagedProcess:
+    def start(self, name: str, settings: Settings, *args: str, pythonpath: tuple[Path, ...] = ()) -> ManagedProcess:
         env = settings_env(settings)
-        env["PYTHONPATH"] = str(REPO_ROOT)
+        env["PYTHONPATH"] = ":".join(str(p) for p in (REPO_ROOT, *pythonpath))  # more: a test's own modules
         process = start_process(name, [sys.executable, "-m", "shadow_optic", *args], self.log_dir / f"{name}.log",
                                 marker="shadow_optic", env=env, cwd=REPO_ROOT)
         self.processes.append(process)

@@ -17,9 +17,10 @@ from analytics.service import PromotionReport, decision_scope, verdicts
 from analytics.windows import DriftQuery, DriftRow
 from schemas.errors import NotFoundError
 from schemas.events import DecisionRecord
+from shadow_optic.api.auth import Principal, actor, require_role
 from shadow_optic.api.state import ApiState, api_state
 
-router = APIRouter(tags=["analysis"])
+router = APIRouter(tags=["analysis"], dependencies=[Depends(require_role("read"))])
 State = Annotated[ApiState, Depends(api_state)]
 LagCheck = Annotated[bool, Query(description="hold verdicts back while consumer lag makes the window stale")]
 
@@ -79,9 +80,10 @@ class BudgetRequest(BaseModel):
 @router.put("/costs/budget", response_model=PublishOutcome,
             summary="Set (or with usd=null remove) the app's cost budget per day or month: kept in Redis, recorded in "
                     "the history, alerted on by the monitor")
-async def put_budget(state: State, body: BudgetRequest) -> PublishOutcome:
+async def put_budget(who: Annotated[Principal, Depends(require_role("admin"))], state: State,
+                     body: BudgetRequest) -> PublishOutcome:
     return await state.ch(set_budget, state.settings, state.cost_budgets, state.app_name(body.app), body.usd,
-                          body.period, body.actor)
+                          body.period, actor(who, body.actor))
 
 
 @router.get("/readiness", response_model=list[Readiness], summary="Teacher/student readiness of each challenger")

@@ -14,19 +14,31 @@ from analytics.reports.overview import health_mark, recent_health
 from schemas.errors import NotFoundError
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
 from schemas.settings import ChallengerConfig
+from shadow_optic.api.auth import Principal, actor, require_role
 from shadow_optic.api.models import ChallengerHealth, DeployResult, RemoveResult, TestCallRequest, TestCallResult
 from shadow_optic.api.state import ApiState, api_state
 
 router = APIRouter(prefix="/challengers", tags=["challengers"])
 State = Annotated[ApiState, Depends(api_state)]
+Reader = [Depends(require_role("read"))]
+Admin = Annotated[Principal, Depends(require_role("admin"))]
 Minutes = Annotated[int, Query(ge=1, le=24 * 60, description="window of recent scored rows")]
+
+
+async def _record(state: ApiState, kind: str, name: str, verdict: str, who: str, evidence: dict) -> None:
+    """An admin action in the history, with who did it (the token's name)."""
+    from analytics.history import new_decision, record_decision
+
+    record = new_decision(state.settings.app_name, kind, name, verdict, f"{kind} through the control API by {who}",
+                          evidence=evidence, actor=who)
+    await state.ch(record_decision, state.settings, record)
 
 
 async def _config(state: ApiState, name: str) -> ChallengerConfig:
     return await state.challengers.get(name)  # NotFoundError: 404
 
 
-@router.get("", response_model=list[ChallengerConfig], summary="Registered challengers (API keys masked)")
+@router.get("", response_model=list[ChallengerConfig], dependencies=Reader, summary="Registered challengers (API keys masked)")
 async def list_challengers(state: State) -> list[ChallengerConfig]:
     # what a worker would start with, read only: a GET never writes the registry
     return (await state.challengers.view(state.settings.challengers))[1]
@@ -34,27 +46,31 @@ async def list_challengers(state: State) -> list[ChallengerConfig]:
 
 @router.post("", response_model=DeployResult, status_code=201,
              summary="Deploy a challenger: add or replace it; every worker follows without restart")
-async def deploy(state: State, config: ChallengerConfig, response: Response) -> DeployResult:
+async def deploy(who: Admin, state: State, config: ChallengerConfig, response: Response) -> DeployResult:
     await state.challengers.seed(state.settings.challengers)  # writes only if the configured list changed
     _, current = await state.challengers.load()
     replaced = any(c.name == config.name for c in current)
     await state.challengers.put(config)
+    await _record(state, "deploy", config.name, "replaced" if replaced else "deployed", actor(who, "api"),
+                  config.model_dump(mode="json", exclude={"api_key"}))
     if replaced:
         response.status_code = 200
     return DeployResult(name=config.name, replaced=replaced, registry_version=await state.challengers.version())
 
 
 @router.delete("/{name}", response_model=RemoveResult, summary="Remove a challenger; workers stop calling it")
-async def remove(state: State, name: str) -> RemoveResult:
+async def remove(who: Admin, state: State, name: str) -> RemoveResult:
     await state.challengers.seed(state.settings.challengers)  # writes only if the configured list changed
     if not await state.challengers.remove(name):
         raise NotFoundError(f"no challenger named {name!r} in the registry")
+    await _record(state, "remove", name, "removed", actor(who, "api"), {})
     return RemoveResult(name=name, removed=True, registry_version=await state.challengers.version())
 
 
 async def _probe(state: ApiState, config: ChallengerConfig) -> tuple[bool | None, int | None, float | None, str | None]:
-    if config.kind == "json":
-        return None, None, None, None  # a JSON model server has no standard route to probe without a real call
+    if config.kind in ("json", "python"):
+        # A JSON model server has no standard route to probe without a real call; a python one has no URL.
+        return None, None, None, None
     headers = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"} if config.api_key else {}
     started = time.perf_counter()
     try:
@@ -79,24 +95,27 @@ async def _health(state: ApiState, configs: list[ChallengerConfig], app: str, mi
     return out
 
 
-@router.get("/health", response_model=list[ChallengerHealth],
+@router.get("/health", response_model=list[ChallengerHealth], dependencies=Reader,
             summary="Health of every registered challenger: a live probe and its recent error/breaker figures")
 async def health_all(state: State, app: str | None = None, minutes: Minutes = 15) -> list[ChallengerHealth]:
     _, configs = await state.challengers.load()
     return await _health(state, configs, state.app_name(app), minutes)
 
 
-@router.get("/{name}/health", response_model=ChallengerHealth, summary="Health of one challenger")
+@router.get("/{name}/health", response_model=ChallengerHealth, dependencies=Reader, summary="Health of one challenger")
 async def health_one(state: State, name: str, app: str | None = None, minutes: Minutes = 15) -> ChallengerHealth:
     return (await _health(state, [await _config(state, name)], state.app_name(app), minutes))[0]
 
 
 @router.post("/{name}/test", response_model=TestCallResult,
              summary="One call to a challenger now, outside the pipeline (not scored, not stored, no rate limit)")
-async def test_call(state: State, name: str, body: TestCallRequest) -> TestCallResult:
+async def test_call(who: Admin, state: State, name: str, body: TestCallRequest) -> TestCallResult:
     from stream_agents.challenger_client import ChallengerClient
 
     config = await _config(state, name)
+    if config.kind == "python":
+        raise HTTPException(422, f"{name} is an in-process challenger ({config.target}): it runs inside the worker, "
+                                 "not the API; call the callable directly to try it")
     if config.kind != "json" and not (body.prompt or body.messages):
         raise HTTPException(422, "give a prompt or messages to send")
     messages = list(body.messages) or ([ChatMessage(role="user", content=body.prompt)] if config.kind == "chat" else [])

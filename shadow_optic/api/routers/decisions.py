@@ -7,32 +7,36 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from analytics.service import ActionResult, CanaryRequest, promote, rollback
+from shadow_optic.api.auth import Principal, actor, require_role
 from shadow_optic.api.models import PromoteRequest, RollbackRequest
 from shadow_optic.api.state import ApiState, api_state
 
 router = APIRouter(tags=["decisions"])
 State = Annotated[ApiState, Depends(api_state)]
+Admin = Annotated[Principal, Depends(require_role("admin"))]
 
 
 @router.post("/promote", response_model=ActionResult,
              summary="Promote a challenger (default: cheapest passing) if its verdict allows; a refusal is "
                      "recorded and answered with done=false")
-async def promote_(state: State, body: PromoteRequest) -> ActionResult:
+async def promote_(who: Admin, state: State, body: PromoteRequest) -> ActionResult:
     from analytics.staleness import kafka_lag
 
     canary = CanaryRequest(steps=body.steps, hold_s=body.hold_s) if body.mode == "canary" else None
     return await state.ch(promote, state.settings, state.champions, state.app_name(body.app), body.challenger,
-                          body.force, body.actor, kafka_lag if body.lag_check else None, canary, state.rollouts)
+                          body.force, actor(who, body.actor), kafka_lag if body.lag_check else None, canary,
+                          state.rollouts)
 
 
 @router.post("/rollback", response_model=ActionResult,
              summary="End a running canary; otherwise restore the previous champion (or `to`)")
-async def rollback_(state: State, body: RollbackRequest) -> ActionResult:
+async def rollback_(who: Admin, state: State, body: RollbackRequest) -> ActionResult:
     return await state.ch(rollback, state.settings, state.champions, state.app_name(body.app), body.to,
-                          body.reason, body.actor, state.rollouts)
+                          body.reason, actor(who, body.actor), state.rollouts)
 
 
-@router.get("/rollout", summary="The app's rollout plan (null when none) and each arm's served figures on its step")
+@router.get("/rollout", summary="The app's rollout plan (null when none) and each arm's served figures on its step",
+            dependencies=[Depends(require_role("read"))])
 async def rollout_(state: State, app: str | None = None) -> dict:
     def read(_client) -> dict:
         plan = state.rollouts.get(state.app_name(app))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from analytics.reports.overview import Overview, RegisteredChallenger, gather_overview
+from shadow_optic.api.auth import require_role
 from shadow_optic.api.models import ApiHealth, LagReport, ServiceCheck
 from shadow_optic.api.state import ApiState, api_state
 
@@ -30,7 +31,7 @@ async def healthz(state: State) -> ApiHealth:
     return ApiHealth(status="ok" if all(c.ok for c in checks.values()) else "degraded", **checks)
 
 
-@router.get("/status", response_model=Overview,
+@router.get("/status", response_model=Overview, dependencies=[Depends(require_role("read"))],
             summary="Champion, challengers with figures, verdicts, health marks, promotion progress and lag")
 async def status(state: State, app: str | None = None,
                  lag_check: Annotated[bool, Query(description="read consumer lag; stale windows get no verdict")] = True,
@@ -45,7 +46,7 @@ async def status(state: State, app: str | None = None,
     return await state.ch(gather_overview, state.settings, app_name, champion, registered, lag, health_minutes)
 
 
-@router.get("/lag", response_model=list[LagReport], summary="Consumer lag per partition (messages and seconds)")
+@router.get("/lag", response_model=list[LagReport], dependencies=[Depends(require_role("read"))], summary="Consumer lag per partition (messages and seconds)")
 async def lag(state: State, group: Annotated[list[str] | None, Query(description="default: the worker's group")] = None
               ) -> list[LagReport]:
     groups = group or [state.settings.consumer_group]

@@ -71,7 +71,7 @@ def test_a_few_old_unconsumed_events_make_the_window_stale(app_settings, clickho
 
     from confluent_kafka import Consumer, Producer, TopicPartition
 
-    from schemas.topics import ensure_topics
+    from infra.kafka_clients import ensure_topics
 
     topic, bootstrap = app_settings.topics.requests, app_settings.kafka_bootstrap
     ensure_topics(bootstrap, [topic], 1)

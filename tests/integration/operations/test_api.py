@@ -142,6 +142,9 @@ def test_a_configured_challenger_removed_or_changed_at_run_time_stays_so(pipelin
         assert changed.status_code == 200 and changed.json()["replaced"] is True
         for _ in range(2):  # later reads and writes do not bring the configuration back
             assert [(c["name"], c["timeout_s"]) for c in client.get("/challengers").json()] == [("cfg-b", 4.0)]
-        assert client.post("/challengers", json={"name": "run-c", "base_url": "http://x/v1", "model": "c"}
+        # A host nobody named at start (SHADOW_CHALLENGER_ALLOWED_HOSTS unset): refused, the registry untouched.
+        outside = client.post("/challengers", json={"name": "run-x", "base_url": "http://x/v1", "model": "c"})
+        assert outside.status_code == 400 and "outside the allowed hosts" in outside.json()["message"]
+        assert client.post("/challengers", json={"name": "run-c", "base_url": "http://127.0.0.1:9/v1", "model": "c"}
                            ).status_code == 201
         assert [c["name"] for c in client.get("/challengers").json()] == ["cfg-b", "run-c"]

@@ -15,8 +15,8 @@ from confluent_kafka import Producer
 
 from stream_agents.backfill import BackfillPlan
 
+from infra.kafka_clients import ensure_topics
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
-from schemas.topics import ensure_topics
 from shadow_optic.child_env import settings_env
 from shadow_optic.stack.processes import wait_until
 from tests.integration.conftest import DATA_DIR, REPO_ROOT, challenger, http_json, wait_for_rows

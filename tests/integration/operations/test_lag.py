@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from analytics.lag import LagMetrics, LagMonitor
 from analytics.lag_alerts import AlertKind, AlertRule, LagAlerter
-from schemas.topics import ensure_topics
+from infra.kafka_clients import ensure_topics
 from shadow_optic.cli import main
 from shadow_optic.stack.kafka_tools import describe_consumer_group, ensure_kafka_tools
 from shadow_optic.stack.processes import wait_until

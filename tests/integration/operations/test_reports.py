@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Producer
 
+from infra.kafka_clients import ensure_topics
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest, ShadowResult
-from schemas.topics import ensure_topics
 from shadow_optic.child_env import settings_env
 from shadow_optic.cli import main
 from tests.integration.analytics.synthetic import insert, make_records

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from confluent_kafka import Consumer
 
+from infra.kafka_clients import ensure_topics
 from schemas.events import InferenceEvent
 from schemas.settings import Settings
-from schemas.topics import ensure_topics
 from shadow_optic.stack.kafka_broker import ensure_kafka_jars, start_kafka, wait_for_kafka
 from shadow_optic.stack.processes import free_port, wait_until
 from tests.integration.conftest import ProcessGroup, http_json

@@ -14,10 +14,10 @@ from confluent_kafka import Producer
 
 from analytics.noise_floor import noise_floor
 from analytics.scope import latest_scorer_version
+from infra.kafka_clients import ensure_topics
 from schemas.clickhouse import SCORES_TABLE, migrate
 from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest, ShadowResult, ShadowStatus, Usage
 from schemas.settings import ModelPrice
-from schemas.topics import ensure_topics
 from stream_agents.scoring import Scorer, score_result
 from stream_agents.scoring.rescore import rescore
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns

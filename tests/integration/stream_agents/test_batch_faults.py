@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from infra.kafka_clients import ensure_topics
 from schemas.settings import Settings
-from schemas.topics import ensure_topics
 from shadow_optic.child_env import settings_env
 from shadow_optic.stack.processes import ManagedProcess, start_process
 from stream_agents.dead_letters import read_letters, redrive_letters

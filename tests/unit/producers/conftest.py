@@ -24,12 +24,19 @@ class RecordingPublisher(EventPublisher):
 
     def __init__(self, accept: bool = True) -> None:
         super().__init__(UNREACHABLE, "shadow.requests", 1024 * 1024)
-        self.events: list[InferenceEvent] = []
+        self._events: list[InferenceEvent] = []
         self.accept = accept
+        self.capture_queue = None  # a gateway's CaptureQueue: reading the events waits until it is idle
+
+    @property
+    def events(self) -> list[InferenceEvent]:
+        if self.capture_queue is not None:
+            assert self.capture_queue.wait_idle(10.0), "the capture thread did not finish in 10 s"
+        return self._events
 
     def publish(self, event: InferenceEvent) -> bool:
         # Round-trip through JSON, as the wire does.
-        self.events.append(InferenceEvent.model_validate_json(event.model_dump_json()))
+        self._events.append(InferenceEvent.model_validate_json(event.model_dump_json()))
         return self.accept
 
 

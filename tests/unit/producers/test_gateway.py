@@ -17,9 +17,16 @@ def settings(**extra) -> Settings:
                     gateway_json_routes={"/score": "http://upstream/classify"}, **extra)
 
 
+def gateway(cfg: Settings, recording: RecordingPublisher, transport: httpx.AsyncBaseTransport):
+    """The gateway; reading `recording.events` waits for its capture thread to be idle."""
+    app = create_gateway(cfg, recording, transport=transport)
+    recording.capture_queue = app.state.capture_queue
+    return app
+
+
 @pytest.fixture
 def client(recording: RecordingPublisher, transport: httpx.ASGITransport):
-    with TestClient(create_gateway(settings(), recording, transport=transport)) as test_client:
+    with TestClient(gateway(settings(), recording, transport=transport)) as test_client:
         yield test_client
 
 
@@ -104,13 +111,14 @@ def test_unreachable_upstream_is_a_502(recording) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    with TestClient(create_gateway(settings(), recording, transport=httpx.MockTransport(refuse))) as client:
+    with TestClient(gateway(settings(), recording, transport=httpx.MockTransport(refuse))) as client:
         response = client.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 502 and response.json()["error"]["type"] == "upstream_error"
 
 
-def test_metrics_count_requests_published_and_redactions(client) -> None:
+def test_metrics_count_requests_published_and_redactions(client, recording) -> None:
     client.post("/v1/chat/completions", json={**CHAT, "messages": [{"role": "user", "content": "me@x.org"}]})
+    assert len(recording.events) == 1  # waits for the capture thread
     page = client.get("/metrics").text
     assert 'shadow_gateway_requests_total{route="/v1/chat/completions",status="200"} 1.0' in page
     assert "shadow_gateway_published_total 1.0" in page
@@ -120,8 +128,31 @@ def test_metrics_count_requests_published_and_redactions(client) -> None:
 
 def test_sampling_per_route_from_settings(recording, transport) -> None:
     cfg = settings(gateway_sample_ratios={"/v1/chat/completions": 0.0})
-    with TestClient(create_gateway(cfg, recording, transport=transport)) as client:
+    with TestClient(gateway(cfg, recording, transport=transport)) as client:
         assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
         assert client.post("/v1/completions", json={"model": "m", "prompt": "p"}).status_code == 200
+        assert recording.capture_queue.wait_idle()
         assert "shadow_gateway_sampled_out_total 1.0" in client.get("/metrics").text
     assert [e.route for e in recording.events] == ["/v1/completions"]
+
+
+def test_mirror_cap_drops_and_counts_over_the_cap_per_route(recording, transport) -> None:
+    cfg = settings(gateway_mirror_max_per_s_routes={"/v1/chat/completions": 1})
+    with TestClient(gateway(cfg, recording, transport=transport)) as client:
+        for _ in range(3):
+            assert client.post("/v1/chat/completions", json=CHAT).status_code == 200  # answered, never delayed
+        assert client.post("/v1/completions", json={"model": "m", "prompt": "p"}).status_code == 200  # uncapped
+        assert recording.capture_queue.wait_idle()
+        page = client.get("/metrics").text
+        health = client.get("/healthz").json()
+    chat = [e for e in recording.events if e.route == "/v1/chat/completions"]
+    capped = health["capture"]["capped"]["/v1/chat/completions"]
+    assert capped >= 1 and len(chat) + capped == 3  # 1 per second: two seconds at most in this test
+    assert f'shadow_gateway_capped_total{{route="/v1/chat/completions"}} {float(capped)}' in page
+    assert [e.route for e in recording.events if e.route != "/v1/chat/completions"] == ["/v1/completions"]
+
+
+def test_capture_queue_off_captures_on_the_loop(recording, transport) -> None:
+    with TestClient(gateway(settings(gateway_capture_queue=0), recording, transport=transport)) as client:
+        assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+    assert recording.capture_queue is None and len(recording.events) == 1

@@ -139,3 +139,16 @@ def test_stream_capture_assembles_chat_and_completion_streams() -> None:
     small = StreamCapture(max_bytes=10)
     small.feed(b"data: " + b"x" * 20)
     assert small.truncated
+
+
+def test_a_tenant_that_opted_out_is_never_published() -> None:
+    sink = Sink()
+    mirror = Mirror(CaptureConfig(opt_out_tenants=["acme"]), sink)
+    by_header = mirror.capture(chat("hello"), answer("hi"), route="/v1/chat/completions",
+                               headers={"X-Shadow-Tenant": "acme"})
+    by_argument = mirror.capture(chat("hello"), answer("hi"), route="/v1/chat/completions", tenant="acme")
+    other = mirror.capture(chat("hello"), answer("hi"), route="/v1/chat/completions", tenant="globex")
+    assert by_header.outcome == by_argument.outcome == CaptureOutcome.OPTED_OUT
+    assert by_header.event_id is None and other.outcome == CaptureOutcome.PUBLISHED
+    assert [e.tenant for e in sink.events] == ["globex"]
+    assert mirror.counters.snapshot()["outcomes"]["opted_out"] == 2

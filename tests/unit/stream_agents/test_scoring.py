@@ -226,3 +226,36 @@ def test_json_valid(text: str) -> None:
 )
 def test_json_invalid(text: str) -> None:
     assert not json_validity(text)
+
+
+def test_refusal_clues_never_change_the_answer() -> None:
+    """The clues only skip searches that cannot match: every pattern, searched in full, agrees with
+    is_refusal on the refusals above, the non-refusals, each pattern's own matches and the data sets."""
+    import glob
+    import unicodedata
+
+    from stream_agents.scoring import checks
+
+    assert len(checks._REFUSAL_CLUES) == len(checks._REFUSAL_PATTERNS)
+
+    def unfiltered(text: str) -> bool:
+        full = unicodedata.normalize("NFKC", text).lstrip()
+        head = full[:checks.REFUSAL_WINDOW]
+        for pattern in checks._REFUSAL_PATTERNS:
+            m = pattern.search(head) if head else None
+            if m is None:
+                continue
+            pivot = checks._PIVOT.search(full, m.end(), m.end() + checks._PIVOT_SPAN)
+            if pivot is None or len(full) - pivot.end() < checks._SUBSTANTIAL:
+                return True
+        return False
+
+    corpus: list[str] = []
+    for path in sorted(glob.glob(str(Path(__file__).resolve().parents[3] / "data" / "*.jsonl"))):
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                corpus += [v for v in json.loads(line).values() if isinstance(v, str)]
+    assert len(corpus) > 1000 and sum(map(unfiltered, corpus)) > 0  # the data sets hold refusals of their own
+    texts = REFUSALS + NOT_REFUSALS + [t.upper() for t in REFUSALS] + [t.replace(" ", "\n  ") for t in REFUSALS]
+    mismatched = [t[:80] for t in texts + corpus if is_refusal(t) != unfiltered(t)]
+    assert mismatched == []
