@@ -1,15 +1,13 @@
-"""GET /comparison, /challengers/{name}/comparison, /history, /costs, /readiness, /drift; PUT /costs/budget."""
+"""GET /comparison, /challengers/{name}/comparison, /history, /costs, /readiness, /drift."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field
 
-from analytics.cost_budget import set_budget
 from analytics.costs import CostReport, cost_report
-from analytics.history import PublishOutcome, list_history
+from analytics.history import list_history
 from analytics.promotion import Verdict
 from analytics.readiness import Readiness, readiness
 from analytics.scope import Scope, one_scorer_version
@@ -17,7 +15,7 @@ from analytics.service import PromotionReport, decision_scope, verdicts
 from analytics.windows import DriftQuery, DriftRow
 from schemas.errors import NotFoundError
 from schemas.events import DecisionRecord
-from shadow_optic.api.auth import Principal, actor, require_role
+from shadow_optic.api.auth import require_role
 from shadow_optic.api.state import ApiState, api_state
 
 router = APIRouter(tags=["analysis"], dependencies=[Depends(require_role("read"))])
@@ -68,22 +66,6 @@ async def costs(state: State, app: str | None = None, top: Annotated[int, Query(
         return cost_report(client, state.settings, Scope(app=state.app_name(app)), top, days,
                            kept.usd if kept else None, kept.period if kept else None)
     return await state.ch(run)
-
-
-class BudgetRequest(BaseModel):
-    app: str | None = None
-    usd: float | None = Field(None, ge=0, description="the budget; null removes it")
-    period: Literal["day", "month"] = "day"
-    actor: str = "api"
-
-
-@router.put("/costs/budget", response_model=PublishOutcome,
-            summary="Set (or with usd=null remove) the app's cost budget per day or month: kept in Redis, recorded in "
-                    "the history, alerted on by the monitor")
-async def put_budget(who: Annotated[Principal, Depends(require_role("admin"))], state: State,
-                     body: BudgetRequest) -> PublishOutcome:
-    return await state.ch(set_budget, state.settings, state.cost_budgets, state.app_name(body.app), body.usd,
-                          body.period, actor(who, body.actor))
 
 
 @router.get("/readiness", response_model=list[Readiness], summary="Teacher/student readiness of each challenger")

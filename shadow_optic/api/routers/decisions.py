@@ -1,11 +1,15 @@
-"""POST /promote and /rollback: change the champion in Redis, recorded in the history with evidence."""
+"""POST /promote and /rollback (the champion, or a canary), GET /rollout, PUT /costs/budget: changes recorded in
+the history with evidence."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
 
+from analytics.cost_budget import set_budget
+from analytics.history import PublishOutcome
 from analytics.service import ActionResult, CanaryRequest, promote, rollback
 from shadow_optic.api.auth import Principal, actor, require_role
 from shadow_optic.api.models import PromoteRequest, RollbackRequest
@@ -45,3 +49,18 @@ async def rollout_(state: State, app: str | None = None) -> dict:
         return {"plan": plan.model_dump(mode="json"),
                 "served": {arm: state.rollouts.served(plan, arm).as_dict() for arm in ("candidate", "champion")}}
     return await state.ch(read)
+
+
+class BudgetRequest(BaseModel):
+    app: str | None = None
+    usd: float | None = Field(None, ge=0, description="the budget; null removes it")
+    period: Literal["day", "month"] = "day"
+    actor: str = "api"
+
+
+@router.put("/costs/budget", response_model=PublishOutcome,
+            summary="Set (or with usd=null remove) the app's cost budget per day or month: kept in Redis, recorded in "
+                    "the history, alerted on by the monitor")
+async def put_budget(who: Admin, state: State, body: BudgetRequest) -> PublishOutcome:
+    return await state.ch(set_budget, state.settings, state.cost_budgets, state.app_name(body.app), body.usd,
+                          body.period, actor(who, body.actor))
