@@ -51,7 +51,7 @@ async def challenger_comparison(state: State, name: str, app: str | None = None,
 
 @router.get("/history", response_model=list[DecisionRecord], summary="Verdicts, promotions and rollbacks")
 async def history(state: State, app: str | None = None,
-                  kind: Literal["", "verdict", "promote", "rollback", "canary", "step", "budget"] = "",
+                  kind: Literal["", "verdict", "promote", "rollback", "deploy", "remove", "canary", "step", "budget"] = "",
                   limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[DecisionRecord]:
     return await state.ch(list_history, state.app_name(app), limit, kind)
 
