@@ -1,4 +1,6 @@
-"""Cost reports (teacher/student monitoring): summary, daily trend, hourly, budget alerts, top expensive.
+"""Cost reports (teacher/student monitoring): summary, daily trend over 7/30/90 days, hourly, the month's
+spend so far and its projection, budget alerts (a budget per day or month, set at run time and kept in
+Redis: analytics/cost_budget.py), top expensive requests.
 
 Each (event, challenger) costs once. A call's cost does not depend on how it was scored, yet
 `shadow_scores` holds one row per (event, challenger, scorer version), and a batch written twice
@@ -9,7 +11,8 @@ rollup, which counts every scorer version and every duplicate insert.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import calendar
+from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
@@ -18,7 +21,7 @@ from analytics.scope import Scope
 from schemas.clickhouse import SCORES_TABLE
 from schemas.settings import Settings
 
-__all__ = ["CostLine", "ExpensiveRequest", "BudgetAlert", "CostReport", "cost_report"]
+__all__ = ["CostLine", "ExpensiveRequest", "BudgetAlert", "MonthSpend", "CostReport", "cost_report", "month_spend"]
 
 
 class CostLine(BaseModel):
@@ -43,10 +46,22 @@ class ExpensiveRequest(BaseModel):
 
 
 class BudgetAlert(BaseModel):
-    day: datetime
+    day: datetime  # the day, or the month's first day for a monthly budget
     challenger_cost_usd: float
     budget_usd: float
     message: str
+    period: str = "day"
+
+
+class MonthSpend(BaseModel):
+    """Challenger spend of the calendar month (UTC) so far, and where it ends at this pace."""
+
+    month: datetime
+    spent_usd: float
+    elapsed_days: float
+    days_in_month: int
+    projected_usd: float
+    by_challenger: dict[str, float]
 
 
 class CostReport(BaseModel):
@@ -55,6 +70,10 @@ class CostReport(BaseModel):
     hourly: list[CostLine]
     top_expensive: list[ExpensiveRequest]
     budget_alerts: list[BudgetAlert]
+    days: int | None = None  # the trend's window; None: everything in the scope
+    month: MonthSpend | None = None
+    budget_usd: float | None = None
+    budget_period: str = "day"
 
 
 def _calls(scope: Scope) -> str:
@@ -67,7 +86,8 @@ def _calls(scope: Scope) -> str:
         "argMax(challenger_cost_usd, inserted_at) AS challenger_cost_usd, "
         "argMax(cost_delta_usd, inserted_at) AS cost_delta_usd, "
         "argMax(challenger_prompt_tokens + challenger_completion_tokens, inserted_at) AS challenger_tokens "
-        f"FROM {SCORES_TABLE} WHERE {scope.where()} GROUP BY event_id, challenger")
+        # The table's own column: the alias above (a per-call argMax) may not be filtered in WHERE.
+        f"FROM {SCORES_TABLE} WHERE {scope.where(f'{SCORES_TABLE}.ts_request')} GROUP BY event_id, challenger")
 
 
 def _lines(client: Client, scope: Scope, bucket: str | None) -> list[CostLine]:
@@ -89,15 +109,43 @@ def _lines(client: Client, scope: Scope, bucket: str | None) -> list[CostLine]:
     return lines
 
 
-def cost_report(client: Client, settings: Settings, scope: Scope, top: int = 10) -> CostReport:
+def month_spend(client: Client, scope: Scope, now: datetime | None = None) -> MonthSpend:
+    now = now or datetime.now(UTC)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    days = calendar.monthrange(now.year, now.month)[1]
+    month_scope = scope.model_copy(update={"since": start, "until": None})
+    by = {line.challenger: line.challenger_cost_usd for line in _lines(client, month_scope, None)}
+    spent = sum(by.values())
+    elapsed = max((now - start).total_seconds() / 86400, 1 / 24)  # an hour at least: no projection from seconds
+    return MonthSpend(month=start, spent_usd=spent, elapsed_days=elapsed, days_in_month=days,
+                      projected_usd=spent / elapsed * days, by_challenger=by)
+
+
+def cost_report(client: Client, settings: Settings, scope: Scope, top: int = 10, days: int | None = None,
+                budget_usd: float | None = None, budget_period: str | None = None,
+                now: datetime | None = None) -> CostReport:
+    """`days`: trend, hourly and top requests over the last N days (7, 30, 90…); the budget defaults to
+    SHADOW_COST_BUDGET_USD_PER_DAY / SHADOW_COST_BUDGET_PERIOD (the CLI and API pass the one kept in Redis)."""
+    now = now or datetime.now(UTC)
+    if days is not None:
+        scope = scope.model_copy(update={"since": (now - timedelta(days=days)).replace(hour=0, minute=0, second=0,
+                                                                                       microsecond=0)})
     trend = _lines(client, scope, "toStartOfDay")
     top_rows = client.query(
         "SELECT event_id, challenger, route, ts_request, challenger_cost_usd, production_cost_usd, challenger_tokens "
         f"FROM ({_calls(scope)}) ORDER BY challenger_cost_usd DESC, event_id, challenger LIMIT {{top:UInt32}}",
         parameters={**scope.params(), "top": top})
-    budget = settings.cost_budget_usd_per_day
+    budget = settings.cost_budget_usd_per_day if budget_usd is None else budget_usd
+    period = budget_period or settings.cost_budget_period
+    month = month_spend(client, scope, now)
     alerts = []
-    if budget is not None:
+    if budget is not None and period == "month":
+        if month.spent_usd > budget:
+            alerts.append(BudgetAlert(day=month.month, challenger_cost_usd=month.spent_usd, budget_usd=budget,
+                                      period="month",
+                                      message=f"challenger spend ${month.spent_usd:.4f} in {month.month:%Y-%m} is over "
+                                              f"the monthly budget ${budget:.4f}"))
+    elif budget is not None:
         per_day: dict[datetime, float] = {}
         for line in trend:
             per_day[line.period] = per_day.get(line.period, 0.0) + line.challenger_cost_usd
@@ -109,4 +157,4 @@ def cost_report(client: Client, settings: Settings, scope: Scope, top: int = 10)
         top_expensive=[ExpensiveRequest(event_id=r[0], challenger=r[1], route=r[2], ts_request=r[3],
                                         challenger_cost_usd=r[4], production_cost_usd=r[5], challenger_tokens=r[6])
                        for r in top_rows.result_rows],
-        budget_alerts=alerts)
+        budget_alerts=alerts, days=days, month=month, budget_usd=budget, budget_period=period)

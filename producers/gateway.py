@@ -31,6 +31,7 @@ from producers.champion import ChampionFollower
 from producers.metrics import GatewayMetrics
 from producers.mirror import CaptureConfig, CaptureQueue, Mirror, RedisCapLeases
 from producers.publisher import EventPublisher
+from producers.rollout import RolloutChoice, RolloutFollower, ServedStats, serving_of
 from producers.streaming import StreamCapture
 from producers.upstream import UpstreamClient, UpstreamTable, forward_headers, response_headers
 from schemas.redis_keys import namespace
@@ -68,6 +69,8 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
     state: dict[str, UpstreamClient] = {}
 
     follower: list[ChampionFollower] = []  # empty unless following the champion registry
+    rollout: list[RolloutFollower] = []  # empty unless following the champion registry (rollouts are part of it)
+    served: list[ServedStats] = []
     tag_prefix = settings.capture.gateway_tag_header_prefix.lower()
 
     @asynccontextmanager
@@ -91,6 +94,10 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
                                                  poll_s=gateway.gateway_champion_poll_s))
                 task = asyncio.create_task(follower[0].run())
                 stack.callback(task.cancel)
+                rollout.append(RolloutFollower(settings, redis, mirror.sampling))
+                served.append(ServedStats(settings, redis))
+                for loop in (rollout[0].run(), served[0].run()):
+                    stack.callback(asyncio.create_task(loop).cancel)
             yield
 
     async def read_json(request: Request) -> tuple[bytes, object]:
@@ -122,6 +129,10 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
                                            code="invalid_json")) from None
         return raw, body
 
+    def count_served(choice: RolloutChoice | None, status: int, elapsed_s: float) -> None:
+        if choice is not None:
+            served[0].record(choice, status, elapsed_s * 1000.0)
+
     def upstream_failure(route: str, exc: httpx.HTTPError, url: str) -> Response:
         if isinstance(exc, httpx.TimeoutException):
             metrics.requests.labels(route, "504").inc()
@@ -144,6 +155,13 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
             url = f"{url}?{request.url.query}"
         headers = forward_headers(request.headers.items(), api_key)
         champion = follower[0].route if follower and kind in ("chat", "completion") else None
+        # A running canary: this request's sampling key picks the candidate or the champion (sticky).
+        choice = rollout[0].choose(request.headers, body, champion.name if champion else "production") \
+            if rollout and kind in ("chat", "completion") else None
+        serving = serving_of(choice, champion.name if champion else "production", body) \
+            if kind in ("chat", "completion") else None
+        if choice is not None and choice.route is not None:
+            champion = choice.route
         if champion is not None:
             # Promoted: this traffic is now the champion's. The event says so (model, tag).
             url = f"{champion.base_url}{route.removeprefix('/v1')}"
@@ -157,7 +175,9 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         try:
             upstream = await client.send(request.method, url, headers, raw, stream=wants_stream)
         except httpx.HTTPError as exc:
-            return upstream_failure(route, exc, url)
+            failure = upstream_failure(route, exc, url)
+            count_served(choice, failure.status_code, time.perf_counter() - start)
+            return failure
         caller = {k: v for k, v in request.headers.items()}
         query = dict(request.query_params) if request.url.query else None
 
@@ -165,11 +185,13 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
         def mirror_it(response_body: object, status: int, elapsed_s: float, ttft_s: float | None = None,
                       complete: bool = True) -> None:
             metrics.upstream_latency.labels(route).observe(elapsed_s)
+            count_served(choice, status, elapsed_s)
+            tagged = champion is not None and (choice is None or choice.arm == "champion")
             capture(body, response_body, route=route, status_code=status, method=request.method,
-                           headers=caller if champion is None else {**caller, f"{tag_prefix}champion": champion.name},
-                           query=query, ts_request=wall_start, latency_ms=elapsed_s * 1000.0,
-                           ttft_ms=ttft_s * 1000.0 if ttft_s is not None else None, kind=kind,
-                           complete=complete)
+                    headers={**caller, f"{tag_prefix}champion": champion.name} if tagged else caller,
+                    query=query, ts_request=wall_start, latency_ms=elapsed_s * 1000.0,
+                    ttft_ms=ttft_s * 1000.0 if ttft_s is not None else None, kind=kind,
+                    complete=complete, serving=serving)
 
         metrics.requests.labels(route, str(upstream.status_code)).inc()
         is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
@@ -250,8 +272,13 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
 
     async def healthz(_request: Request) -> Response:
         serving = follower[0].route.name if follower and follower[0].route else "production"
-        return JSONResponse({"status": "ok", "serving": serving, "publisher": publisher.counters.snapshot(),
-                             "publisher_pending": publisher.pending(), "capture": mirror.counters.snapshot(),
+        plan = rollout[0].plan if rollout else None
+        canary = None if plan is None or not plan.active else {
+            "rollout_id": plan.rollout_id, "candidate": plan.candidate, "step": plan.step_index,
+            "share": plan.share(), "version": plan.version, "candidate_routable": rollout[0].candidate is not None}
+        return JSONResponse({"status": "ok", "serving": serving, "rollout": canary,
+                             "publisher": publisher.counters.snapshot(), "publisher_pending": publisher.pending(),
+                             "capture": mirror.counters.snapshot(),
                              "capture_queue": capture_queue.depth() if capture_queue is not None else 0})
 
     async def metrics_page(_request: Request) -> Response:

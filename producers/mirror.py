@@ -25,7 +25,7 @@ from producers.capture import RequestKind, kind_of_route, new_event_id, normaliz
 from producers.redaction import Redactor
 from producers.sampling import SamplingPolicy
 from schemas.errors import ConfigError
-from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest
+from schemas.events import CapturedResponse, ChatMessage, InferenceEvent, NormalizedRequest, Serving
 from schemas.redis_keys import mirror_cap_key
 from schemas.settings import CaptureSettings
 
@@ -176,12 +176,13 @@ class Mirror:
                 query: Mapping[str, str] | None = None, ts_request: datetime | None = None,
                 ts_response: datetime | None = None, latency_ms: float | None = None, ttft_ms: float | None = None,
                 tenant: str | None = None, tags: Mapping[str, str] | None = None, kind: RequestKind | None = None,
-                complete: bool = True, not_replayable_reason: str | None = None) -> CaptureResult:
+                complete: bool = True, not_replayable_reason: str | None = None,
+                serving: Serving | None = None) -> CaptureResult:
         """Mirror one exchange. `request`/`response` are JSON bodies (dict, bytes or str)."""
         try:
             return self._capture(request, response, route, status_code, method, headers, query, ts_request,
                                  ts_response, latency_ms, ttft_ms, tenant, tags, kind, complete,
-                                 not_replayable_reason)
+                                 not_replayable_reason, serving)
         except Exception:  # noqa: BLE001 - a shadow copy must never hurt the caller
             self.counters.record(CaptureOutcome.FAILED)
             failed = self.counters.outcomes[CaptureOutcome.FAILED.value]
@@ -193,7 +194,7 @@ class Mirror:
                  headers: Mapping[str, str] | None, query: Mapping[str, str] | None, ts_request: datetime | None,
                  ts_response: datetime | None, latency_ms: float | None, ttft_ms: float | None, tenant: str | None,
                  tags: Mapping[str, str] | None, kind: RequestKind | None, complete: bool,
-                 extra_reason: str | None) -> CaptureResult:
+                 extra_reason: str | None, serving: Serving | None = None) -> CaptureResult:
         cfg = self.config
         lower = {k.lower(): v for k, v in (headers or {}).items()}
         ts_response = ts_response or datetime.now(UTC)
@@ -249,7 +250,7 @@ class Mirror:
             production_model_rev=cfg.model_revs.get(production_model, cfg.model_rev), request=normalized,
             response=captured, latency_ms=max(0.0, latency_ms), ttft_ms=ttft_ms, replayable=reason is None,
             not_replayable_reason=reason, redactions=dict(counts), tags=event_tags,
-            request_hash=request_hash(normalized),
+            request_hash=request_hash(normalized), serving=serving,
         )
         published = self.sink.publish(event)
         outcome = CaptureOutcome.PUBLISHED if published else CaptureOutcome.DROPPED

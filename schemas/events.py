@@ -21,6 +21,7 @@ __all__ = [
     "NormalizedRequest",
     "Usage",
     "CapturedResponse",
+    "Serving",
     "InferenceEvent",
     "ShadowStatus",
     "ShadowResult",
@@ -76,6 +77,19 @@ class CapturedResponse(_Model):
     usage: Usage | None = None
 
 
+class Serving(_Model):
+    """Which model served a chat/completion request, and the rollout step it was served on."""
+
+    served_by: str = Field(description="champion or candidate name; `production` is SHADOW_PRODUCTION_URL")
+    arm: Literal["champion", "candidate"] = "champion"
+    rollout_id: str | None = None
+    rollout_step: int | None = Field(None, ge=0, description="index of the step in the rollout's plan")
+    rollout_share: float | None = Field(None, ge=0, le=1, description="the candidate's share on that step")
+    compare_with: str | None = Field(None, description="candidate-served: the champion the worker shadows it to")
+    requested_model: str | None = Field(None, description="the model the caller asked for (the champion's "
+                                                          "when production serves)")
+
+
 class InferenceEvent(_Model):
     """One production request/response, as the gateway published it."""
 
@@ -97,6 +111,7 @@ class InferenceEvent(_Model):
     redactions: dict[str, int] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     request_hash: str
+    serving: Serving | None = None  # absent in events published before progressive rollouts
 
 
 class ShadowStatus(StrEnum):
@@ -288,7 +303,8 @@ class DecisionRecord(_Model):
     decision_id: str
     ts: datetime
     app: str
-    kind: Literal["verdict", "promote", "rollback", "deploy", "remove"]  # deploy/remove: challenger registry changes
+    # deploy/remove: challenger registry changes; canary/step: a progressive rollout; budget: the cost budget
+    kind: Literal["verdict", "promote", "rollback", "deploy", "remove", "canary", "step", "budget"]
     challenger: str
     verdict: str
     score: float | None = None

@@ -22,6 +22,12 @@ __all__ = [
     "backfill_checkpoint_key",
     "champion_key",
     "champion_changes_channel",
+    "rollout_key",
+    "served_stats_key",
+    "monitor_lease_key",
+    "monitor_alerts_key",
+    "auto_promote_key",
+    "cost_budget_key",
     "mirror_cap_key",
 ]
 
@@ -96,3 +102,34 @@ def champion_key(champion_key_prefix: str, app: str) -> str:
 def champion_changes_channel(champion_key_prefix: str, app: str) -> str:
     """Pub/sub channel announcing each champion change of `app`."""
     return f"{champion_key_prefix}:{app}:changes"
+
+
+def rollout_key(champion_key_prefix: str, app: str) -> str:
+    """String (schemas.rollout.RolloutPlan JSON): written by promote --canary and the monitor, read by gateways."""
+    return f"{champion_key_prefix}:{app}:rollout"
+
+
+def served_stats_key(champion_key_prefix: str, app: str, rollout_id: str, step_index: int, arm: str) -> str:
+    """Hash of counters `<t>:requests`, `<t>:errors`, `<t>:lat:<i>` (t: unix time // STATS_BUCKET_S, i: a
+    LATENCY_BUCKETS_MS bucket; schemas/rollout.py), added to by every gateway, read by the monitor."""
+    return f"{champion_key_prefix}:{app}:rollout:{rollout_id}:{step_index}:{arm}"
+
+
+def monitor_lease_key(champion_key_prefix: str, app: str) -> str:
+    """The acting monitor's name, with a TTL it renews (shadow_optic/monitor.py)."""
+    return f"{champion_key_prefix}:{app}:monitor:leader"
+
+
+def monitor_alerts_key(champion_key_prefix: str, app: str) -> str:
+    """Hash `<subject>|<rule>` -> the last alert transition delivered (JSON): each fires and clears once."""
+    return f"{champion_key_prefix}:{app}:monitor:alerts"
+
+
+def auto_promote_key(champion_key_prefix: str, app: str) -> str:
+    """Hash `challenger`, `count`: consecutive promote verdicts seen by auto-promotion."""
+    return f"{champion_key_prefix}:{app}:monitor:auto-promote"
+
+
+def cost_budget_key(champion_key_prefix: str, app: str) -> str:
+    """String (analytics.cost_budget.CostBudget JSON): the cost budget set at run time."""
+    return f"{champion_key_prefix}:{app}:cost-budget"

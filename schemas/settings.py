@@ -14,6 +14,7 @@ Sections (each a frozen model; `Settings` inherits all of them, so every field k
     promotion    PromotionSettings   promotion gates, readiness, champion registry and decisions
     alerts       AlertSettings       drift and cost alerts
     operations   OperationsSettings  lag monitor and backfill replays
+    rollout      RolloutSettings     progressive rollouts (gateway split, step gates) and the monitor process
     access       AccessSettings      the control API's tokens and the hosts prompts may be sent to
     review       ReviewSettings      people in the loop: the review queue, judge calibration against people
 
@@ -27,8 +28,8 @@ the user-facing name: never rename one (tests/unit/schemas/test_settings.py list
 have). A new section: a `_Section` subclass, a base of `Settings`, an entry in SECTIONS and a
 property returning `self._section(NewSection)`. Every field belongs to exactly one section (tested).
 
-One module of about 430 lines on purpose: it is ~150 one-line field declarations, and one file is
-where a user looks for every SHADOW_* variable.
+One module of over 400 lines on purpose: it is ~170 field declarations, most of one line, and one
+file is where a user looks for every SHADOW_* variable.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "PromotionSettings",
     "AlertSettings",
     "OperationsSettings",
+    "RolloutSettings",
     "AccessSettings",
     "ReviewSettings",
     "ApiToken",
@@ -61,6 +63,7 @@ __all__ = [
     "ModelPrice",
     "BUILTIN_PRICES",
 ]
+
 
 def _default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "shadow-optic"
@@ -449,7 +452,9 @@ class AlertSettings(_Section):
     alert_change_threshold: float = Field(0.15, gt=0, description="Page-Hinkley alarm level (ΔS units)")
     alert_fire_after: int = Field(2, ge=1, description="consecutive bad windows before an alert fires")
     alert_clear_after: int = Field(3, ge=1, description="consecutive good windows before it clears")
-    cost_budget_usd_per_day: float | None = Field(None, ge=0, description="daily challenger spend that raises an alert")
+    cost_budget_usd_per_day: float | None = Field(None, ge=0, description="challenger spend per cost_budget_period "
+                                                                         "that raises an alert")
+    cost_budget_period: Literal["day", "month"] = Field("day", description="the period of the cost budget")
 
 
 class OperationsSettings(_Section):
@@ -468,6 +473,32 @@ class OperationsSettings(_Section):
     backfill_concurrency: int = Field(8, ge=1)
     backfill_batch_size: int = Field(32, ge=1)
 
+
+class RolloutSettings(_Section):
+    """Progressive rollouts (gateway: producers/rollout.py; gates: analytics/rollout_gates.py) and the
+    monitor process (shadow_optic/monitor.py): leader lease, checks, health, auto-promotion."""
+
+    rollout_poll_s: float = Field(1.0, gt=0, description="how often a gateway reads the rollout plan")
+    rollout_stats_flush_s: float = Field(1.0, gt=0, description="how often a gateway adds its served figures to Redis")
+    rollout_window_s: float = Field(20.0, gt=0, description="recent window each gate is also judged on")
+    rollout_min_requests: int = Field(20, ge=1, description="served requests per arm before a step's gates judge")
+    rollout_max_error_rate_increase: float = Field(
+        0.02, ge=0, le=1, description="candidate error rate − champion's on the same step that rolls back")
+    rollout_max_p95_latency_delta_ms: float = Field(
+        200.0, ge=0, description="candidate p95 − champion p95 on the same step that rolls back")
+    rollout_max_refusal_rate_increase: float = Field(
+        0.01, ge=0, le=1, description="candidate refusal rate − champion's (scored served traffic) that rolls back")
+    monitor_interval_s: float = Field(2.0, gt=0, description="the monitor's check period (rollout gates)")
+    monitor_alert_interval_s: float = Field(15.0, gt=0, description="how often the monitor evaluates drift and "
+                                                                    "cost alerts")
+    monitor_alert_lookback_hours: float = Field(24.0, gt=0, description="window series replayed per drift check")
+    monitor_lease_s: float = Field(10.0, gt=0, description="leader lease in Redis; a standby takes over after it")
+    monitor_host: str = "127.0.0.1"
+    monitor_port: int = Field(9310, ge=0, description="health and Prometheus metrics (0: off)")
+    monitor_webhook_url: str | None = Field(None, description="alert transitions (default: the decisions webhook)")
+    auto_promote: bool = Field(False, description="start a canary when a promote verdict holds for N checks")
+    auto_promote_checks: int = Field(3, ge=1)
+    auto_promote_interval_s: float = Field(60.0, gt=0, description="how often the monitor computes verdicts")
 
 
 class AccessSettings(_Section):
@@ -519,6 +550,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "promotion": PromotionSettings,
     "alerts": AlertSettings,
     "operations": OperationsSettings,
+    "rollout": RolloutSettings,
     "access": AccessSettings,
     "review": ReviewSettings,
 }
@@ -527,7 +559,7 @@ _S = TypeVar("_S", bound=_Section)
 
 
 class Settings(ConnectionSettings, StackSettings, GatewaySettings, CaptureSettings, ModelSettings, WorkerSettings,
-               ScoringSettings, PromotionSettings, AlertSettings, OperationsSettings, AccessSettings,
+               ScoringSettings, PromotionSettings, AlertSettings, OperationsSettings, RolloutSettings, AccessSettings,
                ReviewSettings, BaseSettings):
     """Everything configurable, from SHADOW_* variables (nested ones as JSON): every section's fields."""
 
@@ -577,6 +609,10 @@ class Settings(ConnectionSettings, StackSettings, GatewaySettings, CaptureSettin
     @property
     def operations(self) -> OperationsSettings:
         return self._section(OperationsSettings)
+
+    @property
+    def rollout(self) -> RolloutSettings:
+        return self._section(RolloutSettings)
 
     @property
     def access(self) -> AccessSettings:

@@ -118,7 +118,10 @@ def action_line(result, console: Console | None = None) -> None:
     champion = result.champion.champion if result.champion else None
     (console or stdout_console()).print(
         f"{result.action} {result.challenger}: {'done' if result.done else 'NOT done'} — {result.reason}; "
-        f"champion now {champion or '—'} (version {result.champion.version if result.champion else 0})")
+        f"champion now {champion or '—'} (version {result.champion.version if result.champion else 0})"
+        + (f"; rollout {result.rollout.rollout_id} {result.rollout.state}, step {result.rollout.step_index + 1}/"
+           f"{len(result.rollout.steps)} ({result.rollout.share() * 100:g} % to {result.rollout.candidate})"
+           if getattr(result, "rollout", None) else ""))
 
 
 def history_table(records, console: Console | None = None) -> None:
@@ -147,6 +150,11 @@ def cost_tables(report, console: Console | None = None) -> None:
         table.add_row(r.event_id, r.challenger, r.route, f"{r.challenger_cost_usd:.6f}", f"{r.production_cost_usd:.6f}",
                       str(r.challenger_tokens))
     console.print(table)
+    month = getattr(report, "month", None)
+    if month is not None:
+        budget = "" if report.budget_usd is None else f"; budget ${report.budget_usd:.4f} per {report.budget_period}"
+        console.print(f"{month.month:%Y-%m}: ${month.spent_usd:.4f} spent in {month.elapsed_days:.1f} of "
+                      f"{month.days_in_month} days, projected ${month.projected_usd:.4f}{budget}")
     for alert in report.budget_alerts:
         console.print(f"[red]budget:[/] {alert.message}")
 

@@ -64,7 +64,8 @@ def create_app(settings: Settings) -> faust.App:
     app.shadow_metrics, app.shadow_readiness = pipeline.metrics, pipeline.readiness  # for tests and embedding code
     gauges = SinkGauges(pipeline)
 
-    app.agent(pipeline.requests, name="replay")(replay_agent(pipeline, settings.models, settings.scoring, allowed))
+    app.agent(pipeline.requests, name="replay")(
+        replay_agent(pipeline, settings.models, settings.scoring, allowed, production=settings.gateway))
     app.agent(pipeline.results, name="scoring")(scoring_agent(pipeline, settings.models, settings.scoring))
     app.agent(pipeline.scored, name="sink")(sink_agent(pipeline, clickhouse_url, gauges,
                                                        settings.scoring.answers_ttl_days))

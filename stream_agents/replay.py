@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from schemas.events import InferenceEvent, ShadowResult, ShadowStatus
-from schemas.settings import AccessSettings, ChallengerConfig, ModelSettings, WorkerSettings
+from schemas.settings import AccessSettings, ChallengerConfig, GatewaySettings, ModelSettings, WorkerSettings
 from stream_agents.allocation import Evidence, fixed_pick, thompson_pick
 from stream_agents.allowed_hosts import AllowedHosts
 from stream_agents.breaker import BreakerState, CircuitBreaker
@@ -50,8 +50,9 @@ class ReplayStage:
 
     def __init__(self, worker: WorkerSettings, models: ModelSettings, http: httpx.AsyncClient, claims: ClaimStore,
                  limiter: RateLimiter, metrics: WorkerMetrics | None = None, rng: random.Random | None = None,
-                 allowed: AllowedHosts | None = None) -> None:
-        """`allowed`: where challengers may be (default: loopback and the hosts of `models.challengers`)."""
+                 allowed: AllowedHosts | None = None, production: GatewaySettings | None = None) -> None:
+        """`allowed`: where challengers may be (default: loopback and the hosts of `models.challengers`).
+        `production`: where the champion `production` answers, for events a canary's candidate served."""
         self._settings = worker
         self._models = models
         self._http = http
@@ -65,6 +66,8 @@ class ReplayStage:
         self.evidence: dict[str, Evidence] = {}
         self._allowed = allowed or AllowedHosts.from_sections(AccessSettings(), models, None)
         self._pools = PythonPools(worker.python_challenger_processes)  # python challengers, executor=process
+        self._production = production
+        self._champions: dict[tuple[str, str], ActiveChallenger] = {}  # (champion, model) for canaries
         self.set_challengers(models.challengers)
 
     def close(self) -> None:
@@ -109,6 +112,33 @@ class ReplayStage:
         self._active = active
         self.metrics.challengers.set(len(active))
 
+    def _champion_for(self, event: InferenceEvent) -> ActiveChallenger | None:
+        """During a canary, an event the candidate served is shadowed to the champion alone (judged as the
+        challenger of the candidate's answer), so quality keeps its evidence on the candidate's traffic.
+        The champion is a registered challenger, or `production`: SHADOW_PRODUCTION_URL with the model the
+        caller asked for."""
+        serving = event.serving
+        if serving is None or serving.arm != "candidate" or not serving.compare_with:
+            return None
+        registered = self._active.get(serving.compare_with)
+        if registered is not None:
+            return registered
+        if self._production is None:
+            return None  # no production endpoint known here (a backfill): replay as any other event
+        model = serving.requested_model or event.request.model
+        key = (serving.compare_with, model)
+        if key not in self._champions:
+            s, p = self._settings, self._production
+            config = ChallengerConfig(name=serving.compare_with, base_url=p.production_url, model=model,
+                                      api_key=p.production_api_key)
+            self._champions[key] = ActiveChallenger(
+                config, ChallengerClient(config, self._http, max_attempts=s.replay_max_attempts,
+                                         retry_after_cap_s=s.replay_retry_after_cap_s, rng=self._rng,
+                                         price=self._models.price_of(model)),
+                CircuitBreaker(s.breaker_failure_threshold, s.breaker_open_s, s.breaker_half_open_probes),
+                SpendLimits())
+        return self._champions[key]
+
     def _allocated(self) -> set[str]:
         """Challengers that get this event. Controls always do: the noise floor needs every sample."""
         s, names = self._settings, [c.config.name for c in self._active.values() if not c.config.control]
@@ -133,6 +163,10 @@ class ReplayStage:
         active = self.challengers
         jobs = []
         for event, stamp in zip(events, stamps):
+            champion = self._champion_for(event)
+            if champion is not None:  # the candidate served it: the champion's answer is the comparison
+                jobs.append(self._one(event, champion, True, stamp))
+                continue
             chosen = self._allocated()
             jobs.extend(self._one(event, c, c.config.name in chosen, stamp) for c in active)
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)

@@ -88,6 +88,11 @@ class PromoteRequest(BaseModel):
     force: bool = Field(False, description="also promote a manual_review verdict (recorded as forced)")
     actor: str = "api"
     lag_check: bool = Field(True, description="hold the verdict back while consumer lag makes the window stale")
+    mode: Literal["now", "canary"] = Field("now", description="now: switch all traffic at once; canary: a "
+                                                             "progressive rollout the monitor drives")
+    steps: list[float] | None = Field(None, description="canary: percents, e.g. [1, 5, 25, 50, 100] (default: "
+                                                        "the verdict's plan)")
+    hold_s: float | None = Field(None, gt=0, description="canary: hold time per step in seconds")
 
 
 class RollbackRequest(BaseModel):

@@ -14,7 +14,9 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from analytics.champion import ChampionRegistry
+from analytics.cost_budget import CostBudgetStore
 from analytics.drift_cache import DriftCache
+from analytics.rollout import RolloutStore
 from infra.redis_clients import redis_options
 from schemas.errors import ConfigError
 from schemas.settings import Settings
@@ -41,6 +43,8 @@ class ApiState:
         self._sync_redis = redis.Redis.from_url(settings.redis_url, decode_responses=True,
                                                 **redis_options(settings.redis_url, settings.redis_security))
         self.champions = ChampionRegistry(self._sync_redis, settings.champion_key_prefix)
+        self.rollouts = RolloutStore(self._sync_redis, settings.champion_key_prefix)
+        self.cost_budgets = CostBudgetStore(self._sync_redis, settings.champion_key_prefix)
         self.http = httpx.AsyncClient(timeout=10.0)
         self.drift_cache = DriftCache()  # repeated drift queries recompute only open or late-touched windows
         self._lag_monitor: Any = None

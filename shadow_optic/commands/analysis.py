@@ -8,6 +8,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from schemas.errors import ConfigError
 from schemas.settings import Settings
 
 
@@ -59,7 +60,8 @@ def _verdict(args: argparse.Namespace, settings: Settings) -> int:
 
 def _promote(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.champion import ChampionRegistry
-    from analytics.service import promote, verdicts
+    from analytics.rollout import RolloutStore, parse_duration, parse_steps
+    from analytics.service import CanaryRequest, promote, verdicts
     from shadow_optic.report import action_line, verdict_table
 
     settings = _resolved(settings)
@@ -69,14 +71,20 @@ def _promote(args: argparse.Namespace, settings: Settings) -> int:
             return _print(report, args.json, lambda: verdict_table(report, verbose=True))
         registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix,
                                              settings.redis_security)
+        rollouts = RolloutStore.from_url(settings.redis_url, settings.champion_key_prefix, settings.redis_security)
+        canary = None
+        if args.canary:
+            canary = CanaryRequest(steps=parse_steps(args.steps) if args.steps else None,
+                                   hold_s=parse_duration(args.hold) if args.hold else None)
         result = promote(client, settings, registry, _app(args, settings), args.challenger, args.force, args.actor,
-                         _lag_check(args))
+                         _lag_check(args), canary, rollouts)
     _print(result, args.json, lambda: action_line(result))
     return 0 if result.done else 1
 
 
 def _rollback(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.champion import ChampionRegistry
+    from analytics.rollout import RolloutStore
     from analytics.service import rollback
     from shadow_optic.report import action_line
 
@@ -84,7 +92,8 @@ def _rollback(args: argparse.Namespace, settings: Settings) -> int:
     with _clickhouse(settings) as client:
         registry = ChampionRegistry.from_url(settings.redis_url, settings.champion_key_prefix,
                                              settings.redis_security)
-        result = rollback(client, settings, registry, _app(args, settings), args.to, args.reason, args.actor)
+        rollouts = RolloutStore.from_url(settings.redis_url, settings.champion_key_prefix, settings.redis_security)
+        result = rollback(client, settings, registry, _app(args, settings), args.to, args.reason, args.actor, rollouts)
     return _print(result, args.json, lambda: action_line(result))
 
 
@@ -99,15 +108,25 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _costs(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.cost_budget import CostBudgetStore, set_budget
     from analytics.costs import cost_report
     from analytics.scope import Scope
     from shadow_optic.report import cost_tables
 
     settings = _resolved(settings)
-    if args.budget is not None:
-        settings = settings.model_copy(update={"cost_budget_usd_per_day": args.budget})
+    app = _app(args, settings)
+    store = CostBudgetStore.from_url(settings.redis_url, settings.champion_key_prefix, settings.redis_security) \
+        if settings.redis_url else None
     with _clickhouse(settings) as client:
-        report = cost_report(client, settings, Scope(app=_app(args, settings)), args.top)
+        if args.set_budget is not None or args.clear_budget:
+            if store is None:
+                raise ConfigError("a budget set at run time is kept in Redis: set SHADOW_REDIS_URL")
+            set_budget(client, settings, store, app, None if args.clear_budget else args.set_budget,
+                       args.period or "day", args.actor)
+        kept = store.get(app) if store is not None else None
+        usd, period = (args.budget, args.period) if args.budget is not None else \
+            ((kept.usd, kept.period) if kept else (None, None))
+        report = cost_report(client, settings, Scope(app=app), args.top, args.days, usd, period)
     _print(report, args.json, lambda: cost_tables(report))
     return 1 if report.budget_alerts and args.fail_over_budget else 0
 
@@ -182,12 +201,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("challenger", nargs="?", default="", help="default: the cheapest challenger with a promote verdict")
     p.add_argument("--force", action="store_true", help="also promote a manual_review verdict (recorded as forced)")
     p.add_argument("--dry-run", action="store_true", help="only print the verdicts")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--canary", action="store_true",
+                     help="progressive rollout: the candidate serves each step's share until its gates hold for "
+                          "the hold time (`shadow-optic monitor` drives it and rolls back on a failing gate)")
+    how.add_argument("--now", action="store_true", help="switch all chat/completion traffic at once (the default)")
+    p.add_argument("--steps", default=None, help="with --canary: percents, e.g. 1,5,25,50,100 (default: the "
+                                                  "verdict's plan, SHADOW_PROMOTION_CANARY_STEPS)")
+    p.add_argument("--hold", default=None, help="with --canary: hold time per step, e.g. 60s, 30m, 2h (default: "
+                                                 "SHADOW_PROMOTION_CANARY_STEP_MINUTES)")
     p.add_argument("--actor", default="cli")
     p.add_argument("--no-lag-check", action="store_true")
     p.set_defaults(func=_promote)
 
-    p = sub.add_parser("rollback", help="restore the previous champion (production after the first promotion), "
-                                        "or --to NAME")
+    p = sub.add_parser("rollback", help="end a running canary (the champion serves all again); otherwise restore "
+                                        "the previous champion (production after the first promotion), or --to NAME")
     _common(p)
     p.add_argument("--to", default=None, help="champion to restore; `production` is the configured upstream")
     p.add_argument("--reason", default="operator rollback")
@@ -197,14 +225,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="verdicts, promotions and rollbacks with their evidence")
     _common(p)
     p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--kind", default="", choices=["", "verdict", "promote", "rollback"])
+    p.add_argument("--kind", default="", choices=["", "verdict", "promote", "rollback", "deploy", "remove", "canary",
+                                                        "step", "budget"])
     p.set_defaults(func=_history)
 
     p = sub.add_parser("costs", help="cost summary, daily trend, hourly, budget alerts, top expensive requests")
     _common(p)
     p.add_argument("--top", type=int, default=10)
-    p.add_argument("--budget", type=float, default=None, help="daily challenger budget in USD")
-    p.add_argument("--fail-over-budget", action="store_true", help="exit 1 when a day is over budget")
+    p.add_argument("--days", type=int, default=None, help="trend, hourly and top requests over the last N days "
+                                                           "(7, 30, 90…; default: everything)")
+    p.add_argument("--budget", type=float, default=None, help="this report only: a challenger budget in USD "
+                                                               "(per --period)")
+    p.add_argument("--set-budget", type=float, default=None, metavar="USD",
+                   help="keep a budget per --period in Redis (recorded in the history); the monitor alerts on it")
+    p.add_argument("--clear-budget", action="store_true", help="remove the budget kept in Redis")
+    p.add_argument("--period", choices=["day", "month"], default=None, help="period of the budget (default: day)")
+    p.add_argument("--actor", default="cli")
+    p.add_argument("--fail-over-budget", action="store_true", help="exit 1 when a day (or the month) is over budget")
     p.set_defaults(func=_costs)
 
     p = sub.add_parser("readiness", help="is a challenger (student) ready: pairs, similarity, latency, errors")

@@ -20,7 +20,7 @@ from faust.types import EventT
 
 from infra.http_transport import AiohttpTransport
 from schemas.events import InferenceEvent, ScoredRecord, ShadowResult
-from schemas.settings import ModelSettings, ScoringSettings
+from schemas.settings import GatewaySettings, ModelSettings, ScoringSettings
 from schemas.topics import SCORED_INLINE_HEADER
 from stream_agents.agents.pipeline import Pipeline, deliver
 from stream_agents.agents.scoring import record_evidence, score_until_done
@@ -41,8 +41,10 @@ EVIDENCE_REFRESH_S = 5.0  # how often Thompson allocation re-reads the pass/fail
 
 
 def replay_agent(pipeline: Pipeline, models: ModelSettings, scoring: ScoringSettings,
-                 allowed: AllowedHosts | None = None) -> Callable[[faust.StreamT], Awaitable[None]]:
-    """`allowed`: SHADOW_CHALLENGER_ALLOWED_HOSTS; a registered challenger outside it is skipped, never called."""
+                 allowed: AllowedHosts | None = None,
+                 production: GatewaySettings | None = None) -> Callable[[faust.StreamT], Awaitable[None]]:
+    """`allowed`: SHADOW_CHALLENGER_ALLOWED_HOSTS; a registered challenger outside it is skipped, never called.
+    `production`: where the champion `production` answers, for events a canary's candidate served."""
     worker = pipeline.worker
 
     async def replay(stream: faust.StreamT) -> None:
@@ -57,7 +59,7 @@ def replay_agent(pipeline: Pipeline, models: ModelSettings, scoring: ScoringSett
             registry = ChallengerRegistry(redis, pipeline.prefix)
             evidence = EvidenceStore(redis, pipeline.prefix, worker.replay_pass_similarity)
             stage = ReplayStage(worker, models, http, claims, RateLimiter(redis, pipeline.prefix), pipeline.metrics,
-                                allowed=allowed)
+                                allowed=allowed, production=production)
             # Fail closed while Redis is unreachable: no admission, no call; claims make retries safe.
             await retry_forever(lambda: _start(pipeline, stage, claims, registry, models), "loading the challenger "
                                 "registry", logger=log)

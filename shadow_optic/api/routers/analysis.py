@@ -51,14 +51,21 @@ async def challenger_comparison(state: State, name: str, app: str | None = None,
 
 @router.get("/history", response_model=list[DecisionRecord], summary="Verdicts, promotions and rollbacks")
 async def history(state: State, app: str | None = None,
-                  kind: Literal["", "verdict", "promote", "rollback"] = "",
+                  kind: Literal["", "verdict", "promote", "rollback", "deploy", "remove", "canary", "step", "budget"] = "",
                   limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[DecisionRecord]:
     return await state.ch(list_history, state.app_name(app), limit, kind)
 
 
-@router.get("/costs", response_model=CostReport, summary="Cost summary, trend, hourly, budget alerts, top expensive")
-async def costs(state: State, app: str | None = None, top: Annotated[int, Query(ge=0, le=1000)] = 10) -> CostReport:
-    return await state.ch(cost_report, state.settings, Scope(app=state.app_name(app)), top)
+@router.get("/costs", response_model=CostReport,
+            summary="Cost summary, trend over `days`, hourly, the month so far and its projection, budget alerts, "
+                    "top expensive")
+async def costs(state: State, app: str | None = None, top: Annotated[int, Query(ge=0, le=1000)] = 10,
+                days: Annotated[int | None, Query(ge=1, le=3660)] = None) -> CostReport:
+    def run(client) -> CostReport:  # noqa: ANN001
+        kept = state.cost_budgets.get(state.app_name(app))
+        return cost_report(client, state.settings, Scope(app=state.app_name(app)), top, days,
+                           kept.usd if kept else None, kept.period if kept else None)
+    return await state.ch(run)
 
 
 @router.get("/readiness", response_model=list[Readiness], summary="Teacher/student readiness of each challenger")
