@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
-from analytics.judgments import gather_quality
+from analytics.calibration import JudgeCalibration
+from analytics.judgments import gather_quality, latest_judge_version
+from analytics.people import gather_people
 from analytics.outcomes import outcome_comparison
 from analytics.promotion import ChallengerEvidence
 from analytics.scope import Scope, nan_to_none
@@ -204,16 +206,22 @@ def _sd(total: float, squares: float, n: int) -> float | None:
 
 def gather_evidence(client: Client, scope: Scope, reference_similarity: float,
                     with_outcomes: bool = True, refresh: bool = True, rollup: bool = True,
-                    judge_version: str = "") -> list[ChallengerEvidence]:
+                    judge_version: str = "",
+                    calibrations: dict[str, JudgeCalibration] | None = None) -> list[ChallengerEvidence]:
     """Evidence for every non-control challenger in `scope` (give it one scorer version): the
     similarity side from shadow_scores, the judge's from shadow_judgments (`judge_version`, default
     the latest of the app).
 
     `refresh=False` reads without first rolling up newly closed hours (same answer, maybe slower);
     `rollup=False` ignores the rollup and reads every pair (same answer, slow: for checks).
+    People's preferences come with the outcomes (`with_outcomes`); `calibrations` (judge version ->
+    agreement with people, analytics/calibration.py) is attached to each challenger's evidence.
     """
     rows = _summary(client, scope, refresh and rollup, rollup)
+    judge_version = judge_version or latest_judge_version(client, scope.app)
     quality, slices = gather_quality(client, scope, judge_version)
+    people = gather_people(client, scope, judge_version) if with_outcomes else {}
+    calibration = (calibrations or {}).get(judge_version)
     control = [r for r in rows if r["is_control"]]
     control_n = sum(r["sim_n"] for r in control)
     control_labels = {k: sum(r[k] for r in control) for k in ("label_n", "label_agree", "label_flips")}
@@ -245,5 +253,6 @@ def gather_evidence(client: Client, scope: Scope, reference_similarity: float,
             paired_n=int(paired_n), paired_mean=paired_mean, paired_sd=paired_sd,
             reference="control" if control_similarity is not None else f"fixed {reference_similarity:.2f}",
             outcome=outcome_comparison(client, scope, r["challenger"]) if with_outcomes else None,
+            people=people.get(r["challenger"]), calibration=calibration,
         ))
     return evidence

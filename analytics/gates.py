@@ -101,6 +101,16 @@ def quality_gate(q: WinRateResult | None, source: str, e: ChallengerEvidence, s:
     if source == "outcomes":
         detail = (f"outcomes: reward challenger − production {fmt(q.win_rate, '+.4f')} over {q.pairs} events, "
                   f"95% CI [{fmt(q.low, '+.4f')}, {fmt(q.high, '+.4f')}] vs −margin {-q.margin:+.3f}: {q.outcome}")
+    elif source in ("people", "people+judge"):
+        people = e.people
+        assert people is not None
+        judge = e.quality if source == "people+judge" else None
+        detail = (f"{'people' if judge is None else 'people over the judge'}: win rate {fmt(q.win_rate, '.3f')} "
+                  f"over {q.pairs} pairs ({people.rated_pairs} rated by {people.reviewers} reviewer(s)"
+                  + (f", {people.both_pairs} of them overruling the judge, {judge.pairs - people.both_pairs} "
+                     "from the judge" if judge is not None else "")
+                  + f"), {1 - q.alpha:.0%} anytime-valid interval [{fmt(q.low, '.3f')}, {fmt(q.high, '.3f')}] "
+                  f"vs {0.5 - q.margin:.2f}: {q.outcome.replace('_', ' ')}")
     else:
         jq = e.quality
         assert jq is not None

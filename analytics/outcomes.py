@@ -7,7 +7,6 @@ on the pairs SQL returns.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -16,36 +15,21 @@ from pydantic import BaseModel
 
 from analytics.scope import Scope, nan_to_none
 from analytics.stats import PairedComparison, WinRate, bootstrap_mean_ci
+from infra.feedback import insert_feedback
 from infra.kafka_clients import kafka_config
-from schemas.clickhouse import SCORES_TABLE
+from schemas.clickhouse import FEEDBACK_TABLE, SCORES_TABLE
 from schemas.errors import InvalidEventError
-from schemas.events import OutcomeFeedback
+from schemas.events import PREFERENCE_POINTS, OutcomeFeedback, check_feedback
 from schemas.settings import Settings
 
-__all__ = ["FEEDBACK_TABLE", "record_feedback", "publish_feedback", "consume_feedback",
-           "outcome_pairs", "outcome_stats_sql", "outcome_comparison", "OutcomeStats"]
-
-FEEDBACK_TABLE = "shadow_feedback"
-_COLUMNS = ["event_id", "subject", "kind", "source", "value", "label", "ts"]
-
-
-def _check(record: OutcomeFeedback) -> None:
-    if record.kind == "rating" and not 1 <= record.value <= 5:
-        raise InvalidEventError(f"rating for event {record.event_id} is {record.value}: ratings are 1–5")
-    if record.kind == "label" and record.value not in (0.0, 1.0):
-        raise InvalidEventError(f"label for event {record.event_id} is {record.value}: use 1 (correct) or 0 (wrong)")
-    if not math.isfinite(record.value):
-        raise InvalidEventError(f"feedback for event {record.event_id} has a non-finite value")
-
+__all__ = ["FEEDBACK_TABLE", "PREFERENCE_POINTS", "check_feedback", "record_feedback", "publish_feedback",
+           "consume_feedback", "outcome_pairs", "outcome_stats_sql", "outcome_comparison", "OutcomeStats"]
 
 def record_feedback(client: Client, records: Iterable[OutcomeFeedback]) -> int:
-    rows = []
+    records = list(records)
     for r in records:
-        _check(r)
-        rows.append([r.event_id, r.subject, r.kind, r.source, r.value, r.label, r.ts])
-    if rows:
-        client.insert(FEEDBACK_TABLE, rows, column_names=_COLUMNS)
-    return len(rows)
+        check_feedback(r)
+    return insert_feedback(client, records)
 
 
 def publish_feedback(settings: Settings, records: Iterable[OutcomeFeedback]) -> int:
@@ -59,7 +43,7 @@ def publish_feedback(settings: Settings, records: Iterable[OutcomeFeedback]) -> 
     producer = Producer(kafka_config(settings.kafka_bootstrap, settings.kafka_security, {"linger.ms": 5}))
     count = 0
     for r in records:
-        _check(r)
+        check_feedback(r)
         producer.produce(topic, key=r.event_id.encode(), value=r.model_dump_json().encode())
         count += 1
     if producer.flush(30) != 0:
@@ -87,7 +71,7 @@ def consume_feedback(settings: Settings, client: Client, idle_s: float = 2.0, ma
                     continue
                 try:
                     record = OutcomeFeedback.model_validate_json(m.value())
-                    _check(record)
+                    check_feedback(record)
                     batch.append(record)
                 except (ValueError, InvalidEventError):
                     rejected += 1  # malformed feedback is counted and skipped, never blocks the rest

@@ -4,7 +4,9 @@ Pure: it judges `ChallengerEvidence` (gathered from ClickHouse by analytics/evid
 analytics/judgments.py) and never touches a service, so the simulations drive exactly this code.
 
 - Quality, "is the challenger at least as good?": outcomes (labels, rewards, human ratings) where they
-  exist, else the pairwise judge's win rate, each with an anytime-valid non-inferiority test.
+  exist, else people's pairwise preferences (the review page) in place of the judge's verdict on the
+  pairs they rated, else the pairwise judge's win rate, each with an anytime-valid non-inferiority
+  test. A judge version whose agreement with people (Cohen's kappa) is below the floor does not count.
   Only this question can call a challenger worse, and only this question can reject it as worse.
 - Equivalence, "is it a drop-in replacement?": similarity to production per event next to the
   control's (production asked again: the real noise floor). Further from production than production
@@ -26,7 +28,9 @@ from pydantic import BaseModel, Field
 
 from analytics.gates import (Equivalence, Gate, SliceVerdict, equivalence_gate, fmt, operation_gates, outcome_gate,
                              outcome_quality, quality_gate, rubric_gates, slice_verdicts)
+from analytics.calibration import JudgeCalibration
 from analytics.judgments import QualityEvidence
+from analytics.people import PeopleEvidence, merge_with_judge
 from analytics.stats import PairedComparison
 from analytics.win_rate import WinRateResult, win_rate_test
 from schemas.settings import Settings
@@ -76,6 +80,9 @@ class ChallengerEvidence(BaseModel):
     quality: QualityEvidence | None = None
     quality_slices: list[QualityEvidence] = Field(default_factory=list)
     outcome: PairedComparison | None = None
+    # People's pairwise preferences (analytics/people.py) and the judge version's agreement with them.
+    people: PeopleEvidence | None = None
+    calibration: JudgeCalibration | None = None
 
     @property
     def label_agreement(self) -> float | None:
@@ -122,7 +129,7 @@ class Verdict(BaseModel):
     confidence: float = Field(description="1 − always-valid p-value of the decision the deciding test supports")
     samples_needed: int | None
     quality: WinRateResult | None
-    quality_source: Literal["outcomes", "judge", "none"]
+    quality_source: Literal["outcomes", "people", "people+judge", "judge", "none"]
     equivalence: Equivalence
     slices: list[SliceVerdict] = Field(default_factory=list)
     gates: list[Gate]
@@ -137,7 +144,11 @@ class Verdict(BaseModel):
                 "confidence": self.confidence, "primary_metric": _primary_metric(self),
                 "win_rate": None if q is None or q.win_rate is None else round(q.win_rate, 4),
                 "win_rate_interval": None if q is None or q.low is None else [round(q.low, 4), round(q.high or 0, 4)],
-                "quality": None if q is None else q.outcome, "judged_pairs": e.quality.pairs if e.quality else 0,
+                "quality": None if q is None else q.outcome, "quality_source": self.quality_source,
+                "judged_pairs": e.quality.pairs if e.quality else 0,
+                "people_pairs": e.people.rated_pairs if e.people else 0,
+                "people_win_rate": None if not e.people or e.people.win_rate is None else round(e.people.win_rate, 4),
+                "judge_agreement": None if e.calibration is None else e.calibration.summary(),
                 "not_judged": e.quality.not_judged if e.quality else 0,
                 "judge_flip_rate": None if not e.quality or e.quality.flip_rate is None else round(e.quality.flip_rate, 4),
                 "length_ratio": None if not e.quality or e.quality.length_ratio is None else round(e.quality.length_ratio, 3),
@@ -158,6 +169,10 @@ def _primary_metric(v: Verdict) -> str:
         return "outcome reward difference"
     if v.quality_source == "judge":
         return "judge win rate"
+    if v.quality_source == "people":
+        return "people's preference rate"
+    if v.quality_source == "people+judge":
+        return "win rate, people's preference over the judge's"
     return "similarity vs noise floor"
 
 
@@ -171,14 +186,22 @@ def _canary(s: Settings) -> list[CanaryStep]:
 def decide(e: ChallengerEvidence, settings: Settings, stale_reason: str | None = None) -> Verdict:
     s = settings
     outcome_q = outcome_quality(e, s)
-    judge_q = None
-    if e.quality is not None and e.quality.pairs:
-        jq = e.quality
-        judge_q = win_rate_test(jq.pairs, jq.score_sum, jq.score_sq, s.promotion_alpha, s.quality_msprt_tau,
-                                s.quality_margin)
-    # Outcomes, where they exist, take precedence over the judge.
+    # A judge that disagrees with people beyond the floor is not evidence (its verdicts stay stored).
+    judge_counts = e.calibration is None or e.calibration.counts
+    judged = e.quality is not None and e.quality.pairs > 0 and judge_counts
+    rated = e.people is not None and e.people.rated_pairs > 0
+    sums: tuple[int, float, float] | None = None
+    if rated and judged and e.people is not None and e.quality is not None:
+        sums = merge_with_judge(e.people, e.quality)  # people's preference wins on every pair they rated
+    elif rated and e.people is not None:
+        sums = (e.people.rated_pairs, e.people.score_sum, e.people.score_sq)
+    elif judged and e.quality is not None:
+        sums = (e.quality.pairs, e.quality.score_sum, e.quality.score_sq)
+    judge_q = None if sums is None else win_rate_test(*sums, s.promotion_alpha, s.quality_msprt_tau, s.quality_margin)
+    signal = "people+judge" if rated and judged else "people" if rated else "judge"
+    # Outcomes (labels, rewards, ratings), where they exist, take precedence over preferences.
     quality, source = (outcome_q, "outcomes") if outcome_q is not None else \
-        (judge_q, "judge") if judge_q is not None else (None, "none")
+        (judge_q, signal) if judge_q is not None else (None, "none")
     equivalence, equivalence_result_gate = equivalence_gate(e, s)
     gates = [quality_gate(judge_q if source != "outcomes" else outcome_q, source, e, s), equivalence_result_gate,
              *operation_gates(e, s), *rubric_gates(e, s), outcome_gate(outcome_q)]
@@ -192,6 +215,8 @@ def decide(e: ChallengerEvidence, settings: Settings, stale_reason: str | None =
     if e.span_hours < s.promotion_diurnal_hours:
         short.append(f"{e.span_hours:.1f} h of {s.promotion_diurnal_hours:g} h diurnal coverage")
     what = {"outcomes": "quality, from outcomes", "judge": "quality, from the pairwise judge",
+            "people": "quality, from people's pairwise ratings",
+            "people+judge": "quality, from people's pairwise ratings where they rated, else the pairwise judge",
             "none": "equivalence only (no quality signal)"}[source]
 
     verdict: VerdictKind
@@ -212,6 +237,10 @@ def decide(e: ChallengerEvidence, settings: Settings, stale_reason: str | None =
     elif hard_fail:
         verdict, answered = "reject", "operations"
         explanation.append("rejected: failed " + ", ".join(f"{g.name} ({g.detail})" for g in hard_fail))
+    elif quality is None and not judge_counts:
+        verdict, answered = "insufficient_data", "quality: the judge does not count and people rated no pair"
+        explanation.append(f"quality not evaluated: judge {e.calibration.judge_version if e.calibration else ''} "
+                           f"{e.calibration.status if e.calibration else ''}; rate pairs on /review")
     elif quality is None and ((s.judge_base_url and s.judge_mode == "pairwise")
                               or (e.quality is not None and e.quality.rubric_n == 0)):
         # A judge is configured but has no verdict yet: its gate is not passed by being empty.
@@ -250,6 +279,10 @@ def decide(e: ChallengerEvidence, settings: Settings, stale_reason: str | None =
         else:
             verdict = "reject"
             explanation.append(f"rejected: score {score:.1f} < {s.promotion_score_review:.0f}")
+    if e.calibration is not None and source not in ("outcomes",):
+        explanation.append(f"judge {e.calibration.judge_version} against people: {e.calibration.status}"
+                           + ("" if e.calibration.flip_rate is None
+                              else f"; flipped with the order on {e.calibration.flip_rate:.1%} of its pairs"))
     explanation += [f"{g.name} [{g.question}]: "
                     f"{'pass' if g.passed else 'FAIL' if g.passed is False else '—'} — {g.detail}" for g in gates]
     explanation += [f"slice {x.dimension}={x.value}: win rate {fmt(x.win_rate, '.3f')} over {x.pairs} pairs, "

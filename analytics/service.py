@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
+from analytics.calibration import JudgeCalibration, gather_calibration
 from analytics.champion import PRODUCTION, ChampionRegistry, ChampionState
 from analytics.evidence import gather_evidence
 from analytics.history import PublishOutcome, new_decision, record_decision
@@ -29,6 +30,7 @@ class PromotionReport(BaseModel):
     lag: LagStatus | None
     verdicts: list[Verdict]
     recommended: str | None  # the cheapest challenger with a promote verdict
+    calibration: list[JudgeCalibration] = []  # every pairwise judge version of the app against people
 
     def summary(self) -> dict[str, dict[str, object]]:
         """challenger -> both questions' answers in short: the form the demo's JSON summary carries."""
@@ -66,10 +68,13 @@ def verdicts(client: Client, settings: Settings, app: str, scorer_version: str =
     scope = decision_scope(client, settings, app, scorer_version)
     lag = lag_check(settings) if lag_check else None
     stale = stale_reason(lag, settings)  # the lag monitor's messages and seconds
-    results = [decide(e, settings, stale) for e in gather_evidence(client, scope, settings.readiness_min_similarity)]
+    calibration = gather_calibration(client, app, settings.judge_min_kappa, settings.judge_calibration_min_pairs)
+    results = [decide(e, settings, stale) for e in gather_evidence(client, scope, settings.readiness_min_similarity,
+                                                                    calibrations=calibration)]
     best = cheapest_passing(results)
     report = PromotionReport(app=app, scorer_version=scope.scorer_version, generated_at=datetime.now(UTC), lag=lag,
-                             verdicts=results, recommended=best.challenger if best else None)
+                             verdicts=results, recommended=best.challenger if best else None,
+                             calibration=list(calibration.values()))
     if record:
         for v in results:
             record_decision(client, settings, new_decision(

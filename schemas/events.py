@@ -6,11 +6,14 @@ then a row of ClickHouse's shadow_scores).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.errors import InvalidEventError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -23,8 +26,11 @@ __all__ = [
     "ShadowStatus",
     "ShadowResult",
     "Judgment",
+    "PairAnswers",
     "ScoredRecord",
     "OutcomeFeedback",
+    "PREFERENCE_POINTS",
+    "check_feedback",
     "DecisionRecord",
 ]
 
@@ -163,6 +169,18 @@ class Judgment(_Model):
     ts_judged: datetime
 
 
+class PairAnswers(_Model):
+    """The texts of one pair as masked at the gateway: one row of shadow_answers (migration 121).
+
+    Carried on the ScoredRecord so the sink can store them next to the scores (the texts otherwise
+    live only in shadow.results, bounded by Kafka's retention); each is cut to SHADOW_ANSWERS_MAX_CHARS.
+    """
+
+    request: str
+    production_answer: str
+    challenger_answer: str
+
+
 class ScoredRecord(_Model):
     """One row of shadow_scores; (event_id, challenger, scorer_version) is its identity."""
 
@@ -221,23 +239,60 @@ class ScoredRecord(_Model):
     # The judge's verdict on this pair, if one was asked: written to shadow_judgments (its own table,
     # keyed by judge version), never to shadow_scores, so a judge does not split the scorer version.
     judgment: Judgment | None = None
+    # The request and both answers, for shadow_answers (never a column of shadow_scores); None when
+    # answers are not stored (SHADOW_ANSWERS_TTL_DAYS=0) or the challenger gave no answer.
+    answers: PairAnswers | None = None
 
 
 class OutcomeFeedback(_Model):
     """A late outcome for one answer (topic shadow.feedback, table shadow_feedback), joined by event id.
 
     subject: 'production' or a challenger name. kind: 'label' (value 1 = correct, 0 = wrong),
-    'reward' (any real number, higher is better) or 'rating' (a human rating 1–5).
+    'reward' (any real number, higher is better), 'rating' (a human rating 1–5) or 'preference': a
+    person's pairwise verdict on (event, challenger), subject the challenger, value its points as the
+    pairwise judge scores them (1 preferred to production, 0.5 tie, 0 production preferred), with
+    the reviewer, which answer was shown first, why the queue offered it, and optional 1–5 ratings
+    of each answer and a note.
     """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: str = Field(min_length=1, max_length=64)
     subject: str = Field(min_length=1, max_length=100)
-    kind: Literal["label", "reward", "rating"]
+    kind: Literal["label", "reward", "rating", "preference"]
     value: float
     label: str = ""
     source: str = "api"
     ts: datetime
+    reviewer: str = Field("", max_length=100)
+    shown_first: Literal["", "production", "challenger"] = ""
+    queue_reason: str = Field("", max_length=40)
+    rating_production: float | None = None
+    rating_challenger: float | None = None
+    note: str = Field("", max_length=2000)
+
+
+# A preference's value: the challenger's points, as the pairwise judge scores them.
+PREFERENCE_POINTS = {"challenger": 1.0, "tie": 0.5, "production": 0.0}
+
+
+def check_feedback(record: OutcomeFeedback) -> None:
+    """InvalidEventError saying what is wrong with a feedback record the model alone accepts."""
+    if record.kind == "rating" and not 1 <= record.value <= 5:
+        raise InvalidEventError(f"rating for event {record.event_id} is {record.value}: ratings are 1–5")
+    if record.kind == "label" and record.value not in (0.0, 1.0):
+        raise InvalidEventError(f"label for event {record.event_id} is {record.value}: use 1 (correct) or 0 (wrong)")
+    if not math.isfinite(record.value):
+        raise InvalidEventError(f"feedback for event {record.event_id} has a non-finite value")
+    if record.kind == "preference":
+        if record.value not in PREFERENCE_POINTS.values():
+            raise InvalidEventError(f"preference for event {record.event_id} is {record.value}: use 1 (challenger "
+                                    "better), 0.5 (tie) or 0 (production better)")
+        if record.subject == "production":
+            raise InvalidEventError(f"preference for event {record.event_id}: subject is the challenger compared "
+                                    "with production, not 'production'")
+    for side, rating in (("production", record.rating_production), ("challenger", record.rating_challenger)):
+        if rating is not None and not 1 <= rating <= 5:
+            raise InvalidEventError(f"{side} rating for event {record.event_id} is {rating}: ratings are 1–5")
 
 
 class DecisionRecord(_Model):

@@ -16,6 +16,7 @@ Sections (each a frozen model; `Settings` inherits all of them, so every field k
     operations   OperationsSettings  lag monitor and backfill replays
     rollout      RolloutSettings     progressive rollouts (gateway split, step gates) and the monitor process
     access       AccessSettings      the control API's tokens and the hosts prompts may be sent to
+    review       ReviewSettings      people in the loop: the review queue, judge calibration against people
 
 Reading a setting: a component takes its section (`UpstreamTable(settings.gateway)`) and reads
 `gateway.production_url`; the entry point builds `Settings()` once and hands each component
@@ -27,8 +28,8 @@ the user-facing name: never rename one (tests/unit/schemas/test_settings.py list
 have). A new section: a `_Section` subclass, a base of `Settings`, an entry in SECTIONS and a
 property returning `self._section(NewSection)`. Every field belongs to exactly one section (tested).
 
-One module of about 430 lines on purpose: it is ~150 one-line field declarations, and one file is
-where a user looks for every SHADOW_* variable.
+One module of over 400 lines on purpose: it is ~170 field declarations, most of one line, and one
+file is where a user looks for every SHADOW_* variable.
 """
 
 from __future__ import annotations
@@ -56,11 +57,13 @@ __all__ = [
     "OperationsSettings",
     "RolloutSettings",
     "AccessSettings",
+    "ReviewSettings",
     "ApiToken",
     "ChallengerConfig",
     "ModelPrice",
     "BUILTIN_PRICES",
 ]
+
 
 def _default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "shadow-optic"
@@ -393,6 +396,10 @@ class ScoringSettings(_Section):
         default_factory=lambda: ["label", "class", "decision", "prediction", "category", "intent", "verdict"])
     scoring_numeric_fields: list[str] = Field(
         default_factory=lambda: ["score", "value", "prediction", "probability", "amount"])
+    # The request and both answers travel on each ScoredRecord to the sink, into shadow_answers (migration 121).
+    answers_ttl_days: int = Field(30, ge=0, description="days the request and both answers stay in shadow_answers "
+                                  "(0 = not stored)")
+    answers_max_chars: int = Field(20_000, ge=100, description="each stored text is cut to this many characters")
 
 
 class PromotionSettings(_Section):
@@ -520,6 +527,18 @@ class AccessSettings(_Section):
         return self
 
 
+class ReviewSettings(_Section):
+    """People in the loop: the review queue and judge calibration against people (docs/review.md).
+    (The answers they read are kept by the scoring stage and the sink: ScoringSettings.answers_*.)"""
+
+    review_random_share: float = Field(0.2, ge=0, le=1, description="share of the review queue drawn at random, "
+                                       "so the calibration sample stays unbiased")
+    judge_min_kappa: float = Field(0.4, ge=-1, le=1, description="a judge version whose Cohen's kappa with people "
+                                   "is below this no longer counts as promotion evidence")
+    judge_calibration_min_pairs: int = Field(20, ge=1, description="pairs rated by both the judge and people "
+                                             "before the agreement floor applies")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "connections": ConnectionSettings,
     "stack": StackSettings,
@@ -533,6 +552,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "operations": OperationsSettings,
     "rollout": RolloutSettings,
     "access": AccessSettings,
+    "review": ReviewSettings,
 }
 
 _S = TypeVar("_S", bound=_Section)
@@ -540,7 +560,7 @@ _S = TypeVar("_S", bound=_Section)
 
 class Settings(ConnectionSettings, StackSettings, GatewaySettings, CaptureSettings, ModelSettings, WorkerSettings,
                ScoringSettings, PromotionSettings, AlertSettings, OperationsSettings, RolloutSettings, AccessSettings,
-               BaseSettings):
+               ReviewSettings, BaseSettings):
     """Everything configurable, from SHADOW_* variables (nested ones as JSON): every section's fields."""
 
     # hide_input_in_errors: a rejected setting's message must never echo a password or key.
@@ -597,3 +617,7 @@ class Settings(ConnectionSettings, StackSettings, GatewaySettings, CaptureSettin
     @property
     def access(self) -> AccessSettings:
         return self._section(AccessSettings)
+
+    @property
+    def review(self) -> ReviewSettings:
+        return self._section(ReviewSettings)

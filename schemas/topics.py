@@ -24,7 +24,8 @@ class Topics(BaseModel):
     results: str
     scored: str
     dlq: str
-    # Added for analytics (not in all(): created on first use by analytics.history / analytics.outcomes).
+    # decisions is not in all(): created on first use by analytics.history. feedback is, since the
+    # worker's feedback agent consumes it.
     decisions: str = "shadow.decisions"
     feedback: str = "shadow.feedback"
 
@@ -40,4 +41,4 @@ class Topics(BaseModel):
         )
 
     def all(self) -> list[str]:
-        return [self.requests, self.results, self.scored, self.dlq]
+        return [self.requests, self.results, self.scored, self.dlq, self.feedback]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Shadow-Optic needs on a fresh Debian machine: redis-server (Debian package), the
+# Installs what Shadow-Optic needs on a fresh Debian machine: redis-server, chromium and chromium-driver
+# (Debian packages; the browser is only for the review page's test), the
 # Python package with its test extras, and checks Java 17+ and Maven (the local Kafka comes from
 # Maven Central). Safe to run again: every step is skipped when already done.
 #
@@ -35,6 +36,9 @@ need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# The review page's browser test: headless Chromium and its driver from Debian (nothing fetched at test time).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 # Debian's interpreter has the venv module but not ensurepip (pip in the venv) without python3-venv.
 if [ "$use_venv" = 1 ] && [ ! -x "$venv_dir/bin/python" ] \
    && ! "$python_bin" -c 'import venv, ensurepip' >/dev/null 2>&1; then

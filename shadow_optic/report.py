@@ -81,6 +81,12 @@ def verdict_table(report, verbose: bool = False, console: Console | None = None)
                       _fmt(e.control_similarity, ".3f"), _fmt(e.cost_ratio, ".2f"))
     console.print(table)
     console.print(f"recommended (cheapest passing): {report.recommended or 'none'}")
+    for c in getattr(report, "calibration", []):
+        kappa = "—" if c.kappa is None else f"{c.kappa:.3f}" + ("" if c.kappa_interval is None else
+                                                              f" [{c.kappa_interval[0]:.3f}, {c.kappa_interval[1]:.3f}]")
+        console.print(f"judge {c.judge_version} against people: {c.pairs} pairs rated by both, κ {kappa}, "
+                      f"accuracy {'—' if c.accuracy is None else f'{c.accuracy:.3f}'}, flip rate "
+                      f"{'—' if c.flip_rate is None else f'{c.flip_rate:.1%}'}: {c.status}")
     for v in report.verdicts:
         lines = v.explanation if verbose else v.explanation[:1]
         console.print(f"[bold]{v.challenger}[/] (answered: {v.answered}): " + "\n  ".join(lines))

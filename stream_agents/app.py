@@ -1,4 +1,5 @@
-"""The Faust app: replay -> scoring -> sink, each an agent on its own topic (stream_agents/agents/).
+"""The Faust app: replay -> scoring -> sink, each an agent on its own topic (stream_agents/agents/), and
+the feedback agent storing outcomes and people's ratings (shadow.feedback).
 
 Made by create_app(settings); nothing is created at import time. The agents share one Pipeline
 (topics, metrics, readiness, the dead-letter path and the guarded batch loop: agents/pipeline.py);
@@ -13,6 +14,7 @@ import faust
 
 from infra.kafka_clients import faust_credentials
 from schemas.settings import Settings
+from stream_agents.agents.feedback import feedback_agent
 from stream_agents.agents.pipeline import Pipeline, require_services
 from stream_agents.agents.replay import replay_agent
 from stream_agents.agents.scoring import scoring_agent
@@ -65,7 +67,9 @@ def create_app(settings: Settings) -> faust.App:
     app.agent(pipeline.requests, name="replay")(
         replay_agent(pipeline, settings.models, settings.scoring, allowed, production=settings.gateway))
     app.agent(pipeline.results, name="scoring")(scoring_agent(pipeline, settings.models, settings.scoring))
-    app.agent(pipeline.scored, name="sink")(sink_agent(pipeline, clickhouse_url, gauges))
+    app.agent(pipeline.scored, name="sink")(sink_agent(pipeline, clickhouse_url, gauges,
+                                                       settings.scoring.answers_ttl_days))
+    app.agent(pipeline.feedback, name="feedback")(feedback_agent(pipeline, clickhouse_url))
 
     @app.timer(1.0)
     async def refresh_gauges() -> None:

@@ -12,22 +12,26 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from schemas.clickhouse import JUDGMENTS_TABLE, SCORES_TABLE
-from schemas.events import Judgment, ScoredRecord
+from schemas.clickhouse import ANSWERS_TABLE, JUDGMENTS_TABLE, SCORES_TABLE
+from schemas.events import Judgment, PairAnswers, ScoredRecord
 from stream_agents.retry import retry_forever
 
-__all__ = ["ScoreSink", "SCORE_COLUMNS", "JUDGMENT_COLUMNS", "records_to_columns", "judgments_to_columns"]
+__all__ = ["ScoreSink", "SCORE_COLUMNS", "JUDGMENT_COLUMNS", "ANSWER_COLUMNS", "records_to_columns",
+           "judgments_to_columns", "answers_to_columns"]
 
 log = logging.getLogger(__name__)
 
-SCORE_COLUMNS: list[str] = [name for name in ScoredRecord.model_fields if name not in ("schema_version", "judgment")]
+SCORE_COLUMNS: list[str] = [name for name in ScoredRecord.model_fields if name not in ("schema_version", "judgment", "answers")]
 # A judgment's row: the pair's keys from its record, then the judge's own fields.
 JUDGMENT_KEYS = ["app", "challenger", "event_id", "challenger_model", "route", "tenant", "ts_request"]
 JUDGMENT_COLUMNS: list[str] = JUDGMENT_KEYS + list(Judgment.model_fields)
+ANSWER_KEYS = ["app", "challenger", "event_id", "route", "tenant", "ts_request"]
+ANSWER_COLUMNS: list[str] = ANSWER_KEYS + list(PairAnswers.model_fields) + ["expires_at"]
 
 
 def records_to_columns(records: list[ScoredRecord]) -> list[list[Any]]:
@@ -51,9 +55,25 @@ def judgments_to_columns(records: list[ScoredRecord]) -> list[list[Any]]:
     return columns
 
 
+def answers_to_columns(records: list[ScoredRecord], ttl_days: int) -> list[list[Any]]:
+    """The texts the records carry, column-oriented for shadow_answers; each row expires ttl_days after its request."""
+    columns: list[list[Any]] = [[] for _ in ANSWER_COLUMNS]
+    for record in records:
+        if record.answers is None:
+            continue
+        values = [getattr(record, name) for name in ANSWER_KEYS]
+        values += [getattr(record.answers, name) for name in PairAnswers.model_fields]
+        values.append((record.ts_request + timedelta(days=ttl_days)).replace(microsecond=0))
+        for column, value in zip(columns, values):
+            column.append(value)
+    return columns
+
+
 class ScoreSink:
-    def __init__(self, client_factory: Callable[[], Client], max_backoff_s: float = 30.0) -> None:
+    def __init__(self, client_factory: Callable[[], Client], max_backoff_s: float = 30.0,
+                 answers_ttl_days: int = 30) -> None:
         self._client_factory = client_factory
+        self._answers_ttl_days = answers_ttl_days
         self._client: Client | None = None
         self._max_backoff_s = max_backoff_s
         self.rows_written = 0
@@ -63,11 +83,16 @@ class ScoreSink:
     def _insert(self, records: list[ScoredRecord]) -> None:
         if self._client is None:
             self._client = self._client_factory()
+        # Every table is keyed by the pair: a retried batch replaces, never doubles. The scores go last,
+        # so a visible score means its pair's texts and judgment are in too.
+        answers = answers_to_columns(records, self._answers_ttl_days) if self._answers_ttl_days > 0 else [[]]
+        if answers[0]:
+            self._client.insert(ANSWERS_TABLE, answers, column_names=ANSWER_COLUMNS, column_oriented=True)
+        judgments = judgments_to_columns(records)
+        if judgments[0]:
+            self._client.insert(JUDGMENTS_TABLE, judgments, column_names=JUDGMENT_COLUMNS, column_oriented=True)
         self._client.insert(SCORES_TABLE, records_to_columns(records), column_names=SCORE_COLUMNS,
                             column_oriented=True)
-        judgments = judgments_to_columns(records)
-        if judgments[0]:  # both tables are keyed by the pair: a retried batch replaces, never doubles
-            self._client.insert(JUDGMENTS_TABLE, judgments, column_names=JUDGMENT_COLUMNS, column_oriented=True)
 
     async def write(self, records: list[ScoredRecord]) -> None:
         """Insert until ClickHouse has the rows; back off between failures; never raises."""

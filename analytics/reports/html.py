@@ -6,7 +6,7 @@ from html import escape
 
 from analytics.reports.data import ReportData
 
-__all__ = ["render_html", "PLOT_TITLES"]
+__all__ = ["render_html", "calibration_table", "PLOT_TITLES"]
 
 PLOT_TITLES = {
     "similarity": "Similarity and ΔS over time per challenger",
@@ -59,6 +59,27 @@ def _verdict_table(data: ReportData) -> str:
     return f"<table><tr>{header}</tr>{''.join(rows)}</table><ul>{explain}</ul>"
 
 
+def _interval(pair: tuple[float, float] | None, pattern: str) -> str:
+    return "" if pair is None else f" [{pair[0]:{pattern}}, {pair[1]:{pattern}}]"
+
+
+def calibration_table(calibrations: list) -> str:
+    """Each pairwise judge version against people (analytics/calibration.py): shared with the review page."""
+    if not calibrations:
+        return '<p class="meta">no pairwise judge verdicts yet: nothing to calibrate</p>'
+    head = ("judge version", "pairs rated by both", "accuracy [95% bootstrap]", "Cohen's κ [95% bootstrap]",
+            "κ on the random share", "judge flip rate", "counts as evidence")
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{c}</td>" for c in (
+            escape(c.judge_version), str(c.pairs), _f(c.accuracy, ".3f") + _interval(c.accuracy_interval, ".3f"),
+            _f(c.kappa, ".3f") + _interval(c.kappa_interval, ".3f"),
+            f"{_f(c.random_kappa, '.3f')} ({c.random_pairs} pair{'' if c.random_pairs == 1 else 's'})",
+            _f(c.flip_rate, ".1%"),
+            ("yes" if c.counts else "<b>no</b>") + f" — {escape(c.status)}")) + "</tr>"
+        for c in calibrations)
+    return f"<table class=\"calibration\"><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>"
+
+
 def _lag_table(data: ReportData) -> str:
     if data.lag is None:
         return f'<p class="meta">consumer lag not read: {escape(data.lag_error or "no Kafka configured")}</p>'
@@ -87,6 +108,8 @@ def render_html(data: ReportData, plots: dict[str, str]) -> str:
 <h2>Verdicts</h2>
 <p>Recommended (cheapest challenger with a promote verdict): <b>{escape(recommended or 'none')}</b></p>
 {_verdict_table(data)}
+<h2>Judges against people</h2>
+{calibration_table(data.verdicts.calibration)}
 {figures}
 <h2>Consumer lag</h2>
 {_lag_table(data)}

@@ -15,10 +15,12 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.errors import ConfigError
 
-__all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "migrate", "migrations"]
+__all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "ANSWERS_TABLE", "FEEDBACK_TABLE", "migrate", "migrations"]
 
 SCORES_TABLE = "shadow_scores"
 JUDGMENTS_TABLE = "shadow_judgments"
+ANSWERS_TABLE = "shadow_answers"
+FEEDBACK_TABLE = "shadow_feedback"
 _MIGRATIONS_TABLE = "shadow_schema_migrations"
 _MIGRATION_FILE = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
 

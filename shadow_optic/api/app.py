@@ -27,13 +27,13 @@ from schemas.errors import (
 from schemas.settings import Settings
 from shadow_optic.api.auth import ROLE_EXTENSION
 from shadow_optic.api.models import ErrorBody
-from shadow_optic.api.routers import analysis, challengers, decisions, status
+from shadow_optic.api.routers import analysis, challengers, decisions, review, status
 from shadow_optic.api.state import ApiState
 
 __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 404, 422, 500, 502, 503)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 500, 502, 503)}
 
 
 def _status_of(exc: ShadowOpticError) -> int:
@@ -98,7 +98,7 @@ def create_api(settings: Settings) -> FastAPI:
                               "readiness, drift, lag, challenger health and test calls. Errors: JSON ErrorBody.",
                   lifespan=lifespan, responses=_ERRORS)
     app.state.api_tokens = list(settings.api_tokens)  # read by shadow_optic.api.auth.require_role
-    for module in (status, analysis, challengers, decisions):
+    for module in (status, analysis, challengers, decisions, review):
         _document_roles(module.router)
         app.include_router(module.router)
     _install_error_handlers(app)

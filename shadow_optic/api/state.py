@@ -49,6 +49,8 @@ class ApiState:
         self.drift_cache = DriftCache()  # repeated drift queries recompute only open or late-touched windows
         self._lag_monitor: Any = None
         self._lag_lock = threading.Lock()  # one AdminClient + probe consumer, one reader at a time
+        self._feedback_producer: Any = None  # made on the first rating
+        self._feedback_lock = threading.Lock()
 
     async def open(self) -> "ApiState":
         from infra.clickhouse import connect
@@ -63,6 +65,8 @@ class ApiState:
         self._sync_redis.close()
         if self._lag_monitor is not None:
             self._lag_monitor.close()
+        if self._feedback_producer is not None:
+            self._feedback_producer.flush(5)
         if self.clickhouse is not None:
             self.clickhouse.close()
 
@@ -86,6 +90,35 @@ class ApiState:
                                                       security=self.settings.kafka_security)
                 return fn(self._lag_monitor)
         return await run_in_threadpool(call)
+
+    async def publish_feedback(self, record: Any) -> None:
+        """Send one OutcomeFeedback to shadow.feedback and wait until Kafka has it (the worker stores it)."""
+        def call() -> None:
+            from confluent_kafka import Producer
+
+            from schemas.errors import StoreUnavailableError
+            from schemas.events import check_feedback
+            from infra.kafka_clients import ensure_topics, kafka_config
+
+            check_feedback(record)
+            topic = self.settings.topics.feedback
+            with self._feedback_lock:
+                if self._feedback_producer is None:
+                    if not self.settings.kafka_bootstrap:
+                        raise ConfigError("no Kafka configured (SHADOW_KAFKA_BOOTSTRAP): ratings cannot be sent")
+                    security = self.settings.kafka_security
+                    ensure_topics(self.settings.kafka_bootstrap, [topic], self.settings.topic_partitions,
+                                  security=security)
+                    self._feedback_producer = Producer(kafka_config(self.settings.kafka_bootstrap, security,
+                                                                    {"linger.ms": 0, "message.timeout.ms": 10_000}))
+                failures: list[str] = []
+                self._feedback_producer.produce(
+                    topic, key=record.event_id.encode(), value=record.model_dump_json().encode(),
+                    on_delivery=lambda err, _msg: failures.append(str(err)) if err else None)
+                if self._feedback_producer.flush(15) != 0 or failures:
+                    raise StoreUnavailableError(f"the rating was not delivered to {topic}: "
+                                                f"{failures[0] if failures else 'Kafka did not answer in 15 s'}")
+        await run_in_threadpool(call)
 
     def app_name(self, app: str | None) -> str:
         return self.settings.app_name if app is None else app

@@ -73,6 +73,7 @@ class Pipeline:
         names = connections.topics
         self.requests, self.results = self._topic(names.requests), self._topic(names.results)
         self.scored, self.dlq = self._topic(names.scored), self._topic(names.dlq)
+        self.feedback = self._topic(names.feedback)
         self.metrics, self.readiness = WorkerMetrics(), Readiness()
         self.guard_metrics = GuardMetrics(self.metrics.registry)
         # A dead letter must fit what the producer sends and what the pipeline accepts as a message.

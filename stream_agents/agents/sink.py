@@ -16,12 +16,13 @@ from stream_agents.sink import ScoreSink
 __all__ = ["sink_agent", "SinkGauges"]
 
 
-def sink_agent(pipeline: Pipeline, clickhouse_url: str,
-               gauges: SinkGauges) -> Callable[[faust.StreamT], Awaitable[None]]:
+def sink_agent(pipeline: Pipeline, clickhouse_url: str, gauges: SinkGauges,
+               answers_ttl_days: int = 30) -> Callable[[faust.StreamT], Awaitable[None]]:
     worker = pipeline.worker
 
     async def sink(stream: faust.StreamT) -> None:
-        score_sink = ScoreSink(lambda: connect(clickhouse_url, pipeline.connections.clickhouse_security))
+        score_sink = ScoreSink(lambda: connect(clickhouse_url, pipeline.connections.clickhouse_security),
+                               answers_ttl_days=answers_ttl_days)
         gauges.sink = score_sink
 
         async def batch_body(batch: list[EventT]) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
-from schemas.events import Judgment, ScoredRecord, ShadowResult, ShadowStatus
+from schemas.events import Judgment, NormalizedRequest, PairAnswers, ScoredRecord, ShadowResult, ShadowStatus
 from schemas.settings import ModelPrice
 from stream_agents.scoring.checks import exact_match, is_refusal, json_validity, length_ratio
 from stream_agents.scoring.similarity import SIMILARITY_VERSION, SimilarityScore, lexical_similarity
@@ -19,7 +20,7 @@ from stream_agents.scoring.structured import (
     numeric_error,
 )
 
-__all__ = ["SCORER_VERSION", "score_result", "scorer_version"]
+__all__ = ["SCORER_VERSION", "score_result", "scorer_version", "pair_answers", "request_text"]
 
 
 def scorer_version(similarity_version: str = SIMILARITY_VERSION) -> str:
@@ -37,9 +38,11 @@ SCORER_VERSION = scorer_version()
 def score_result(result: ShadowResult, production_price: ModelPrice, now: datetime | None = None, *,
                  similarity: SimilarityScore | None = None, judgment: Judgment | None = None,
                  version: str = SCORER_VERSION, label_fields: tuple[str, ...] | list[str] = DEFAULT_LABEL_FIELDS,
-                 numeric_fields: tuple[str, ...] | list[str] = DEFAULT_NUMERIC_FIELDS) -> ScoredRecord:
+                 numeric_fields: tuple[str, ...] | list[str] = DEFAULT_NUMERIC_FIELDS,
+                 answers_max_chars: int = 0) -> ScoredRecord:
     """The row for one result. Pure: `similarity` and `judgment` come precomputed from the async Scorer
-    (embeddings, the judge); without them the lexical similarity is used and no judgment is carried."""
+    (embeddings, the judge); without them the lexical similarity is used and no judgment is carried.
+    `answers_max_chars` > 0 carries the request and both answers (each cut to it) for shadow_answers."""
     event = result.event
     production_usage = event.response.usage
     production_cost = production_price.cost(production_usage.prompt_tokens if production_usage else 0,
@@ -98,7 +101,24 @@ def score_result(result: ShadowResult, production_price: ModelPrice, now: dateti
                         challenger_usage.completion_tokens if challenger_usage else 0),
         **_structured(production_text, challenger_text, label_fields, numeric_fields),
         judgment=judgment,
+        answers=pair_answers(result, answers_max_chars) if answers_max_chars > 0 else None,
     )
+
+
+def request_text(request: NormalizedRequest) -> str:
+    """The request as a person reads it: every turn as '### role' and its text, a prompt, or a JSON body."""
+    if request.messages:
+        return "\n".join(f"### {m.role}\n{m.content}" for m in request.messages)
+    if request.prompt is not None:
+        return request.prompt
+    return json.dumps(request.params, ensure_ascii=False, sort_keys=True)
+
+
+def pair_answers(result: ShadowResult, max_chars: int) -> PairAnswers:
+    """The texts exactly as captured (already masked at the gateway), each cut to `max_chars`."""
+    return PairAnswers(request=request_text(result.event.request)[:max_chars],
+                       production_answer=result.event.response.text[:max_chars],
+                       challenger_answer=result.response_text[:max_chars])
 
 
 def _token_deltas(common: dict, has_challenger: bool, has_production: bool, prompt: int, completion: int) -> dict:

@@ -216,7 +216,8 @@ class Scorer:
             try:
                 out.append(score_result(result, price, similarity=similarities.get(id(result)),
                                         judgment=verdicts.get(id(result)), version=self.version,
-                                        label_fields=s.scoring_label_fields, numeric_fields=s.scoring_numeric_fields))
+                                        label_fields=s.scoring_label_fields, numeric_fields=s.scoring_numeric_fields,
+                                        answers_max_chars=s.answers_max_chars if s.answers_ttl_days > 0 else 0))
             except Exception as exc:  # a bug on one item must not lose the batch
                 out.append(exc)
             if time.perf_counter() - slice_started > 0.005:

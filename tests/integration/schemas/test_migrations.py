@@ -50,7 +50,8 @@ def _run(tmp_path, kind: str) -> dict:
 
 def test_a_new_database_gets_every_file_once_and_the_rollup_fills_every_tier(tmp_path):
     result = _run(tmp_path, "new")
-    assert result["first"] == ["001_scores.sql", "002_rollup.sql", "003_finalized.sql", "004_records.sql"]
+    assert result["first"] == ["001_scores.sql", "002_rollup.sql", "003_finalized.sql", "004_records.sql",
+                               "121_answers.sql", "122_feedback_review.sql"]
     assert result["again"] == []
     # The rollup is at-least-once (the batch written twice counts twice), the exact path once.
     assert result["tiers"] == {"1": 350, "5": 350, "60": 350} and result["exact"] == 300

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
+from analytics.calibration import calibrate
 from analytics.costs import CostLine
 from analytics.lag import GroupLag, PartitionLag
 from analytics.promotion import ChallengerEvidence, decide
@@ -37,8 +38,10 @@ def _data(empty: bool = False) -> ReportData:
                              not_judged=2, length_ratio=1.7)
     verdicts = [] if empty else [decide(ChallengerEvidence(challenger="small-<b>model", rows=50, ok=50,
                                                            mean_similarity=0.8, quality=judged), settings)]
+    calibration = [] if empty else [calibrate("pairwise-1:<j>", [(1.0, 1.0, True), (0.0, 1.0, False)] * 12,
+                                              judged_pairs=50, flips=5, min_kappa=0.4, min_pairs=20)]
     report = PromotionReport(app="shop", scorer_version="v1", generated_at=T0, lag=None, verdicts=verdicts,
-                             recommended=None)
+                             recommended=None, calibration=calibration)
     if empty:
         return ReportData(app="shop", generated_at=T0, scorer_version="", window_minutes=5, verdicts=report)
     return ReportData(
@@ -94,3 +97,11 @@ def test_empty_report_still_renders() -> None:
     page = render_html(data, all_plots(data))
     assert "no challenger scored yet" in page and page.count("<img") == 4
     assert "consumer lag not read" in page
+
+
+def test_the_report_shows_each_judge_against_people() -> None:
+    html = render_html(_data(), {})
+    assert "<h2>Judges against people</h2>" in html and "pairwise-1:&lt;j&gt;" in html
+    assert "24</td><td>0.500 [" in html  # 24 pairs rated by both, accuracy 0.5 with its bootstrap interval
+    assert "below the agreement floor" in html and "10.0%" in html  # the judge's flip rate
+    assert "nothing to calibrate" in render_html(_data(empty=True), {})

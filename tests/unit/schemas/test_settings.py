@@ -42,7 +42,7 @@ def test_price_is_per_thousand_tokens():
 
 def test_topics_are_distinct_and_prefixed():
     topics = Topics.with_prefix("p.")
-    assert len(set(topics.all())) == 4
+    assert len(set(topics.all())) == 5
     assert all(name.startswith("p.shadow.") for name in topics.all())
 
 

@@ -211,8 +211,19 @@ async def test_the_default_scorer_opens_nothing_and_equals_score_result() -> Non
     async with Scorer(Settings()) as scorer:
         assert scorer.embeddings is None and scorer.judge is None and scorer.version == SCORER_VERSION
         record = await scorer.score(result, ModelPrice())
-    expected = score_result(result, ModelPrice())
+    expected = score_result(result, ModelPrice(), answers_max_chars=Settings().answers_max_chars)
     assert record.model_dump(exclude={"ts_scored"}) == expected.model_dump(exclude={"ts_scored"})
+    # The texts travel with the record for shadow_answers, as captured.
+    assert record.answers is not None and record.answers.request == "### user\nq"
+    assert (record.answers.production_answer, record.answers.challenger_answer) == (
+        "The cat sat on the mat.", "A cat sat on a mat.")
+
+
+async def test_no_answers_travel_when_they_are_not_stored() -> None:
+    result = _result("e1", "The cat sat on the mat.", "A cat sat on a mat.")
+    async with Scorer(Settings(answers_ttl_days=0)) as scorer:
+        record = await scorer.score(result, ModelPrice())
+    assert record.answers is None
 
 
 async def test_scorer_with_embeddings_and_judge_from_settings() -> None:
