@@ -78,7 +78,9 @@ def apply_table_ttl(client: Client, days: float | None) -> list[str]:
         own = _own_rules(client, table, column)
         rules = list(own or [])
         if days is not None:
-            rules.append(f"toDateTime({column}) + toIntervalSecond({int(days * 24 * 3600)})")
+            # `WHERE 1`: ClickHouse allows one unconditional DELETE rule per table, and a table may have its
+            # own (shadow_answers expires each row at expires_at); a conditional rule may sit beside it.
+            rules.append(f"toDateTime({column}) + toIntervalSecond({int(days * 24 * 3600)}) WHERE 1")
         if rules:
             client.command(f"ALTER TABLE {table} MODIFY TTL {', '.join(rules)}")
         elif own is not None:  # only our rule was there

@@ -8,12 +8,12 @@ A Redis outage keeps the last known route: the user's path never depends on Redi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from infra.polling import poll_forever
 from schemas.redis_keys import champion_key, namespace, registry_hash_key
 from schemas.settings import ChallengerConfig
 
@@ -71,11 +71,4 @@ class ChampionFollower:
         self.route, self.version = route, version
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis down: keep serving the last known route
-                log.warning("cannot read the champion registry (keeping the current route): %r", exc)
-            await asyncio.sleep(self._poll_s)
+        await poll_forever(self.refresh, self._poll_s, "the champion registry", log)

@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from infra.polling import poll_forever
 from producers.champion import ChampionRoute
 from producers.sampling import SamplingPolicy, sample_point
 from schemas.events import Serving
@@ -121,14 +122,7 @@ class RolloutFollower:
         return RolloutChoice(plan=plan, arm=arm, route=candidate if arm == "candidate" else None)
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except (Exception, ValidationError) as exc:  # Redis down or a bad plan: keep the last known one
-                log.warning("cannot read the rollout plan (keeping the current one): %r", exc)
-            await asyncio.sleep(self._poll_s)
+        await poll_forever(self.refresh, self._poll_s, "the rollout plan", log)
 
 
 class ServedStats:

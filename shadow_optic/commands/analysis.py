@@ -225,8 +225,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="verdicts, promotions and rollbacks with their evidence")
     _common(p)
     p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--kind", default="", choices=["", "verdict", "promote", "rollback", "deploy", "remove", "canary",
-                                                        "step", "budget"])
+    p.add_argument("--kind", default="", choices=["", "verdict", "promote", "rollback", "deploy", "remove",
+                                                  "canary", "step", "budget"])
     p.set_defaults(func=_history)
 
     p = sub.add_parser("costs", help="cost summary, daily trend, hourly, budget alerts, top expensive requests")

@@ -62,6 +62,8 @@ class Scorer:
                  method: str | None = None, http: httpx.AsyncClient | None = None,
                  redis: Any = None, use_judge: bool = True) -> None:
         self._settings = settings
+        if connections is None and isinstance(settings, ConnectionSettings):
+            connections = settings  # the whole Settings holds every section: keep its Redis, not drop it
         self._redis_url = connections.redis_url if connections is not None else None
         self._redis_security = connections.redis_security if connections is not None else None
         self._key_prefix = registry_prefix(connections.topic_prefix if connections is not None else "")

@@ -95,7 +95,10 @@ def test_retention_is_set_on_the_topics_and_as_a_ttl_on_the_tables(pipeline_sett
                 clickhouse.command(f"SHOW CREATE TABLE {table}"), table
         # A table's own clean-up rule stays beside the retention rule.
         assert "span_hours = 0" in clickhouse.command("SHOW CREATE TABLE shadow_evidence_hourly")
+        # ... and beside an unconditional one of the table's own (shadow_answers' per-row expiry).
+        assert "TTL expires_at" in clickhouse.command("SHOW CREATE TABLE shadow_answers")
     finally:
         apply_table_ttl(clickhouse, None)
     assert "toIntervalSecond" not in clickhouse.command("SHOW CREATE TABLE shadow_scores")
     assert "span_hours = 0" in clickhouse.command("SHOW CREATE TABLE shadow_evidence_hourly")
+    assert "TTL expires_at" in clickhouse.command("SHOW CREATE TABLE shadow_answers")
