@@ -1,12 +1,15 @@
 """The review page in a real browser: headless Chromium (Debian's package) driven by selenium through the
 system chromedriver, keyboard only. Ratings travel page -> API -> shadow.feedback -> worker -> ClickHouse,
-and the judge's agreement with people appears on the page. Saves docs/review-page.png.
+and the judge's agreement with people appears on the page. Saves a screenshot under the test's temporary
+directory; with SHADOW_UPDATE_SCREENSHOT=1 it also replaces docs/review-page.png (the README's picture), so a
+test run leaves the checkout as it was.
 
 Nothing is downloaded: the driver and the browser are given by path, so selenium-manager never runs.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +30,7 @@ from tests.integration.conftest import http_json
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
-SCREENSHOT = REPO / "docs" / "review-page.png"
+DOCS_SCREENSHOT = REPO / "docs" / "review-page.png"
 N = 10
 TOKEN = "amy-review-token"
 
@@ -77,7 +80,8 @@ def _current(driver: webdriver.Chrome) -> tuple[str, str, str]:
 
 
 async def test_a_reviewer_rates_pairs_with_the_keyboard_and_sees_the_judges_agreement(
-        pipeline_settings, processes, clickhouse):
+        pipeline_settings, processes, clickhouse, tmp_path):
+    screenshot = tmp_path / "review-page.png"
     port = free_port()
     settings = pipeline_settings.model_copy(update={
         "api_tokens": [ApiToken(name="amy", token=TOKEN, role="review")], "judge_calibration_min_pairs": 5,
@@ -165,7 +169,9 @@ async def test_a_reviewer_rates_pairs_with_the_keyboard_and_sees_the_judges_agre
                    "the agreement figures on the page")
         text = driver.find_element(By.ID, "calibration").text
         assert f"{kappa:.3f} [" in text and "10.0%" in text  # kappa with its interval; 1 of 10 pairs flipped
-        driver.save_screenshot(str(SCREENSHOT))
+        driver.save_screenshot(str(screenshot))
     finally:
         driver.quit()
-    assert SCREENSHOT.stat().st_size > 10_000 and SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > 10_000 and screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("SHADOW_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(screenshot, DOCS_SCREENSHOT)
