@@ -1,7 +1,7 @@
 """OpenAI-compatible proxy in front of the production model; mirrors each exchange to Kafka.
 
 The user's answer is returned first and unchanged (streams chunk by chunk as they arrive). The
-serving loop only hands the exchange to the capture thread (producers.mirror.CaptureQueue, a
+serving loop only hands the exchange to the capture thread (producers.capture_queue.CaptureQueue, a
 bounded queue: full means dropped and counted, never a wait); that thread samples, caps, redacts,
 builds the event and queues it to Kafka (never blocking, see EventPublisher). Bad input is answered
 in OpenAI's error format.
@@ -27,9 +27,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from infra.redis_clients import redis_options
+from producers.capture_queue import CaptureQueue
 from producers.champion import ChampionFollower
 from producers.metrics import GatewayMetrics
-from producers.mirror import CaptureConfig, CaptureQueue, Mirror, RedisCapLeases
+from producers.mirror import CaptureConfig, Mirror
+from producers.mirror_cap import RedisCapLeases
 from producers.publisher import EventPublisher
 from producers.rollout import RolloutChoice, RolloutFollower, ServedStats, serving_of
 from producers.streaming import StreamCapture

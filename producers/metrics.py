@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from producers.mirror import CaptureQueue, Mirror
+from producers.capture_queue import CaptureQueue
+from producers.mirror import Mirror
 from producers.publisher import EventPublisher
 
 __all__ = ["GatewayMetrics"]

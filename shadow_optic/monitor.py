@@ -12,6 +12,10 @@ Several monitors may run: one holds the lease (a Redis key with a TTL, renewed e
 the others check the lease and take over within SHADOW_MONITOR_LEASE_S when it is not renewed. The
 state that must survive a handover lives in Redis (the plan, the alerts already delivered, the
 auto-promotion streak), not in the process.
+
+Over 400 lines on purpose: it is the one loop that owns the lease, and the checks it drives are thin
+calls into analytics/ (gates, alerts, verdicts); split further, a reader would follow one handover
+across files.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ Not implemented: sessions (every request shares the one chDB session, so ``SET``
 temporary tables made by one client are seen by all), external data, response
 compression (``Accept-Encoding`` is ignored: responses are identity-encoded), progress
 headers, authentication (bind to loopback).
+
+Over 400 lines on purpose: one protocol front (engine, handler, server) a reader checks against the
+ClickHouse HTTP interface in one place; its parts are not used elsewhere.
 """
 
 from __future__ import annotations

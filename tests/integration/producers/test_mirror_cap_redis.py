@@ -7,7 +7,7 @@ import uuid
 import pytest
 import redis
 
-from producers.mirror import MirrorCap, RedisCapLeases
+from producers.mirror_cap import MirrorCap, RedisCapLeases
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,9 @@ import threading
 
 import pytest
 
-from producers.mirror import CaptureConfig, CaptureOutcome, CaptureQueue, Mirror, MirrorCap
+from producers.capture_queue import CaptureQueue
+from producers.mirror import CaptureConfig, CaptureOutcome, Mirror
+from producers.mirror_cap import MirrorCap
 from schemas.errors import ConfigError
 from tests.unit.producers.test_mirror import Sink, answer, chat
 
