@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from infra.kafka_clients import kafka_config
 from infra.retention import topic_retention
 from infra.topic_ranges import offsets_by_time, read_ranges
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, InvalidRequestError
 from schemas.settings import Settings
 
 __all__ = ["TopicRemains", "ForgetReport", "forget"]
@@ -99,7 +99,7 @@ def _tables_with(client: Client, column: str) -> list[str]:
 def forget(settings: Settings, client: Client, tenant: str | None = None, user: str | None = None,
            dry_run: bool = False, timeout_s: float = 30.0) -> ForgetReport:
     if not (tenant or user):
-        raise ConfigError("say whose data to delete: --tenant NAME and/or --user ID")
+        raise InvalidRequestError("say whose data to delete: --tenant NAME and/or --user ID")
     if not settings.kafka_bootstrap:
         raise ConfigError("the requests topic is read to find the events: set SHADOW_KAFKA_BOOTSTRAP or `stack up`")
     topics = settings.topics

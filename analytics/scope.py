@@ -11,7 +11,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
 from schemas.clickhouse import SCORES_TABLE
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 
 __all__ = ["Scope", "nan_to_none", "latest_scorer_version", "one_scorer_version"]
 
@@ -62,7 +62,7 @@ def one_scorer_version(client: Client, app: str = "", asked: str | Iterable[str]
     names = [asked] if isinstance(asked, str) else list(asked or [])
     wanted = sorted({part.strip() for name in names for part in name.split(",") if part.strip()})
     if len(wanted) > 1:
-        raise ConfigError(f"one scorer version at a time: asked for {', '.join(wanted)}; similarities of different "
+        raise InvalidRequestError(f"one scorer version at a time: asked for {', '.join(wanted)}; similarities of different "
                           "scorer versions are not comparable. Ask for one (default: the latest), and compare "
                           "versions side by side with one query each")
     return wanted[0] if wanted else latest_scorer_version(client, app)

@@ -20,7 +20,7 @@ from analytics.drift_figures import ROLLUP_TIERS, closed_windows, figures_apply,
 from analytics.scope import Scope
 from schemas.clickhouse import SCORES_TABLE
 from schemas.clickhouse.figures import FIGURES, FINISHED
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 
 __all__ = ["ROLLUP_VIEW", "DriftQuery", "DriftRow", "drift", "drift_columns"]
 
@@ -84,7 +84,7 @@ def _sql(q: DriftQuery, marks: tuple[datetime, list[datetime]] | None = None) ->
     """
     step = q.step_minutes or q.minutes
     if q.minutes % step:
-        raise ConfigError(f"window of {q.minutes} min cannot slide by {step} min: use a step that divides the window")
+        raise InvalidRequestError(f"window of {q.minutes} min cannot slide by {step} min: use a step that divides the window")
     # The source: the rollup's coarsest fitting tier (states, merged), or every pair once (exact).
     if q.source == "view":
         source, ts, figures, tier = ROLLUP_VIEW, "bucket", _MERGE_EXPR, [f"bucket_minutes = {_tier(q, step)}", _split(q)]
@@ -165,7 +165,7 @@ def drift_columns(client: Client, q: DriftQuery, fields: Sequence[str], refresh:
     the query. ClickHouse then skips the figures (and the sketches merged for them) nobody asked for."""
     unknown = set(fields) - set(DriftRow.model_fields)
     if unknown:
-        raise ConfigError(f"no drift figure named {', '.join(sorted(unknown))}; "
+        raise InvalidRequestError(f"no drift figure named {', '.join(sorted(unknown))}; "
                           f"known: {', '.join(DriftRow.model_fields)}")
     result = _query(client, q, refresh, fields)
     if not result.row_count:

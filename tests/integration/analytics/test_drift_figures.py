@@ -10,7 +10,7 @@ import pytest
 from analytics.drift_figures import FIGURES_TABLE, refresh_drift_figures
 from analytics.scope import Scope
 from analytics.windows import DriftQuery, drift, drift_columns
-from schemas.errors import ConfigError
+from schemas.errors import InvalidRequestError
 from stream_agents.sink import SCORE_COLUMNS, records_to_columns
 from tests.integration.analytics.synthetic import insert, make_records
 
@@ -150,5 +150,5 @@ def test_drift_columns_are_drift_rows_field_by_field(clickhouse):
             {name: [getattr(r, name) for r in rows] for name in fields}
     nobody = query.model_copy(update={"challenger": "nobody"})
     assert drift_columns(clickhouse, nobody, fields, refresh=False) == {name: [] for name in fields}
-    with pytest.raises(ConfigError, match="no drift figure named p42"):
+    with pytest.raises(InvalidRequestError, match="no drift figure named p42"):
         drift_columns(clickhouse, query, ["challenger", "p42"])

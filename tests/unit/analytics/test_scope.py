@@ -49,12 +49,12 @@ def test_one_scorer_version_defaults_to_the_latest_and_refuses_a_mix():
     import pytest
 
     from analytics.scope import one_scorer_version
-    from schemas.errors import ConfigError
+    from schemas.errors import InvalidRequestError
 
     client = _Latest("v2")
     assert one_scorer_version(client, "shop") == "v2" and client.asked == ["shop"]
     assert one_scorer_version(client, "shop", []) == "v2"
     assert one_scorer_version(client, "shop", "v1") == "v1" and one_scorer_version(client, "shop", ["v1", "v1"]) == "v1"
     for several in ("v1,v2", ["v1", "v2"]):
-        with pytest.raises(ConfigError, match="one scorer version at a time: asked for v1, v2"):
+        with pytest.raises(InvalidRequestError, match="one scorer version at a time: asked for v1, v2"):
             one_scorer_version(client, "shop", several)
