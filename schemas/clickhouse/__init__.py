@@ -15,7 +15,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.errors import ConfigError
 
-__all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "ANSWERS_TABLE", "FEEDBACK_TABLE", "migrate", "migrations"]
+__all__ = ["SCORES_TABLE", "JUDGMENTS_TABLE", "ANSWERS_TABLE", "FEEDBACK_TABLE", "OldSchemaError", "migrate", "migrations"]
 
 SCORES_TABLE = "shadow_scores"
 JUDGMENTS_TABLE = "shadow_judgments"
@@ -57,6 +57,10 @@ def _strip_comments(sql: str) -> str:
     return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
 
+class OldSchemaError(ConfigError):
+    """The database was built by Shadow-Optic 0.1, whose migrations 0.2 squashed: rebuilt, not migrated."""
+
+
 def migrate(client: Client, cluster: str | None = None) -> list[str]:
     """Apply the DDL files not applied yet; returns the names applied now.
 
@@ -79,7 +83,7 @@ def migrate(client: Client, cluster: str | None = None) -> list[str]:
     names = {version: name for version, name, _ in known}
     foreign = sorted(name for version, name in done.items() if names.get(version, name) != name)
     if foreign:
-        raise ConfigError(
+        raise OldSchemaError(
             f"this ClickHouse database was built by Shadow-Optic 0.1 (it records migration {foreign[0]}, which "
             "0.2 squashed away): 0.1 databases are rebuilt, not migrated. Point SHADOW_CLICKHOUSE_URL at a new "
             "database (or drop this one) and start again; `shadow-optic rescore` scores again what the "

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, SecretStr
 
 from infra.clickhouse import connect, redact_url
-from schemas.clickhouse import migrate
+from schemas.clickhouse import OldSchemaError, migrate
 
 from schemas.errors import ConfigError, StackError
 from schemas.security import KafkaSecurity
@@ -131,19 +131,40 @@ class LocalStack:
                     self._wait_ready(info, timeout_s)
                     log(f"started {name} at {info.url} in {time.monotonic() - began:.1f}s")
                 state.services[name] = info
-            clickhouse = state.services["clickhouse"]
-            # The stack's own ClickHouse takes no login; a server of yours gets SHADOW_CLICKHOUSE_USERNAME/_PASSWORD.
-            migrate_client = connect(clickhouse.url, self._settings.clickhouse_security if clickhouse.external else None)
             try:
-                migrate(migrate_client)
-            finally:
-                migrate_client.close()
+                self._migrate(state.services["clickhouse"])
+            except OldSchemaError:
+                clickhouse = state.services["clickhouse"]
+                if clickhouse.external or clickhouse.process not in started:
+                    raise
+                # The stack's own store, started by this call, holds a 0.1 schema: set it aside (kept, not
+                # deleted) and start on a new one, so `stack up` and the demo keep working after an upgrade.
+                clickhouse.process.stop()
+                started.remove(clickhouse.process)
+                old = self._settings.state_dir / "clickhouse"
+                kept = old.with_name(f"clickhouse-0.1-{time.strftime('%Y%m%d-%H%M%S')}")
+                old.rename(kept)
+                log(f"the local ClickHouse store was built by Shadow-Optic 0.1 (rebuilt, not migrated: "
+                    f"CHANGELOG.md); kept at {kept}, starting a new one")
+                clickhouse = self._start("clickhouse")
+                started.append(clickhouse.process)
+                self._wait_ready(clickhouse, timeout_s)
+                state.services["clickhouse"] = clickhouse
+                self._migrate(clickhouse)
         except BaseException:
             for process in reversed(started):
                 process.stop()
             raise
         self._save(state)
         return state
+
+    def _migrate(self, clickhouse: ServiceInfo) -> None:
+        # The stack's own ClickHouse takes no login; a server of yours gets SHADOW_CLICKHOUSE_USERNAME/_PASSWORD.
+        client = connect(clickhouse.url, self._settings.clickhouse_security if clickhouse.external else None)
+        try:
+            migrate(client)
+        finally:
+            client.close()
 
     def down(self, names: list[str] | None = None) -> list[str]:
         """Stop the processes `up` started (all, or only `names`); external services are left alone."""

@@ -65,3 +65,32 @@ def test_a_missing_prerequisite_names_the_fix(stack_settings, tmp_path, monkeypa
     stack = LocalStack(_settings(stack_settings, tmp_path))
     with pytest.raises(StackError, match="apt-get install -y redis-server"):
         stack.up(log=lambda _m: None)
+
+
+def test_the_stacks_own_0_1_store_is_set_aside_and_rebuilt(stack_settings, tmp_path):
+    from infra.clickhouse import connect
+
+    settings = _settings(stack_settings, tmp_path).model_copy(update={"clickhouse_url": None})
+    stack = LocalStack(settings)
+    first = stack.up(log=lambda _m: None)
+    client = connect(first.services["clickhouse"].url)
+    try:  # what a 0.1 store records (its first migration, squashed away in 0.2)
+        client.insert("shadow_schema_migrations", [[1, "001_shadow_scores.sql"]], column_names=["version", "name"])
+        client.command("OPTIMIZE TABLE shadow_schema_migrations FINAL")
+    finally:
+        client.close()
+    stack.down()
+
+    said: list[str] = []
+    second = stack.up(log=said.append)
+    try:
+        kept = sorted((settings.state_dir).glob("clickhouse-0.1-*"))
+        assert len(kept) == 1 and any(str(kept[0]) in line for line in said), said  # kept, not deleted, and said
+        client = connect(second.services["clickhouse"].url)
+        try:
+            names = {row[0] for row in client.query("SELECT name FROM shadow_schema_migrations FINAL").result_rows}
+        finally:
+            client.close()
+        assert "001_scores.sql" in names and "001_shadow_scores.sql" not in names
+    finally:
+        stack.down()
