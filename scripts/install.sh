@@ -39,6 +39,8 @@ command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 # The review page's browser test: headless Chromium and its driver from Debian (nothing fetched at test time).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# `stack up --secure` (and its tests) makes the CA and broker certificate with the openssl command.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Debian's interpreter has the venv module but not ensurepip (pip in the venv) without python3-venv.
 if [ "$use_venv" = 1 ] && [ ! -x "$venv_dir/bin/python" ] \
    && ! "$python_bin" -c 'import venv, ensurepip' >/dev/null 2>&1; then
