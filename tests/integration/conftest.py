@@ -39,14 +39,19 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         stack.down()
 
 
+def private_run(settings: Settings, topic_letter: str = "t", app_prefix: str = "test") -> Settings:
+    """`settings` with a topic prefix, consumer group and app of this test's own."""
+    run = uuid.uuid4().hex[:10]
+    return settings.model_copy(update={
+        "topic_prefix": f"{topic_letter}{run}.", "consumer_group": f"shadow-optic-{run}",
+        "app_name": f"{app_prefix}-{run}", "worker_web_port": 0, "sink_batch_seconds": 0.3,
+    })
+
+
 @pytest.fixture
 def pipeline_settings(stack_settings: Settings) -> Settings:
     """Stack addresses plus a private topic prefix and consumer group for this test."""
-    run = uuid.uuid4().hex[:10]
-    return stack_settings.model_copy(update={
-        "topic_prefix": f"t{run}.", "consumer_group": f"shadow-optic-{run}", "app_name": f"test-{run}",
-        "worker_web_port": 0, "sink_batch_seconds": 0.3,
-    })
+    return private_run(stack_settings)
 
 
 @pytest.fixture

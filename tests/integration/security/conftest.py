@@ -4,13 +4,13 @@ asks for it; it never replaces the plain stack the other tests use."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from schemas.settings import Settings
 from shadow_optic.stack.launcher import LocalStack, resolve_settings
+from tests.integration.conftest import private_run
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +29,4 @@ def secured_stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture
 def secured_settings(secured_stack_settings: Settings) -> Settings:
     """The secured stack with credentials, a private topic prefix and consumer group for this test."""
-    run = uuid.uuid4().hex[:10]
-    return secured_stack_settings.model_copy(update={
-        "topic_prefix": f"s{run}.", "consumer_group": f"shadow-optic-{run}", "app_name": f"secure-{run}",
-        "worker_web_port": 0, "sink_batch_seconds": 0.3,
-    })
+    return private_run(secured_stack_settings, "s", "secure")
