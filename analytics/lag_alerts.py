@@ -126,5 +126,6 @@ class LagAlerter:
                 response = httpx.post(self.webhook_url, json=alert.model_dump(mode="json"), timeout=10)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            log.error("lag alert webhook %s failed for group %s (%s): %s", self.webhook_url, alert.group,
-                      alert.kind.value, exc)
+            # The URL is not logged: chat webhooks carry their secret in the path.
+            log.error("lag alert webhook failed for group %s (%s): %s", alert.group, alert.kind.value,
+                      type(exc).__name__)

@@ -82,7 +82,8 @@ def create_gateway(settings: Settings, publisher: EventPublisher,
             if gateway.gateway_mirror_cap_shared and settings.redis_url:
                 import redis
 
-                shared = redis.Redis.from_url(settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2)
+                shared = redis.Redis.from_url(settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2,
+                                              **redis_options(settings.redis_url, settings.redis_security))
                 stack.callback(shared.close)
                 mirror.cap.shared = RedisCapLeases(shared, namespace(settings.topic_prefix))
             if capture_queue is not None:

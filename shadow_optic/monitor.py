@@ -183,7 +183,7 @@ class Monitor:
         if self._clickhouse is None:
             from infra.clickhouse import connect
 
-            self._clickhouse = connect(self.settings.clickhouse_url)
+            self._clickhouse = connect(self.settings.clickhouse_url, self.settings.clickhouse_security)
         return self._clickhouse
 
     # --- rollout ---------------------------------------------------------------------------------
@@ -210,12 +210,13 @@ class Monitor:
         decision = evaluate_step(plan, step, window, refusals, alerts, self.settings, now)
         evidence = {"rollout": plan.model_dump(mode="json"), "decision": decision.model_dump(mode="json")}
         if decision.action == "rollback":
-            from analytics.service import rollback_canary
-
-            after, delivery = rollback_canary(self.clickhouse, self.settings, self.rollouts, plan,
-                                              f"automatic rollback of {plan.candidate} at step {plan.step_index + 1}"
-                                              f" ({plan.share() * 100:g} %): {decision.reason}", evidence, "monitor")
-            log.warning("rolled back %s: %s (delivered: %s)", plan.candidate, decision.reason, delivery)
+            reason = (f"automatic rollback of {plan.candidate} at step {plan.step_index + 1} "
+                      f"({plan.share() * 100:g} %): {decision.reason}")
+            # Redis first: the gateways follow the plan, so the rollback must not wait on ClickHouse.
+            after = self.rollouts.finish(self.app, plan.rollout_id, "rolled_back", reason)
+            log.warning("rolled back %s: %s", plan.candidate, decision.reason)
+            self._record("rollback", plan.champion, "rollback", reason,
+                         {**evidence, "rollout": after.model_dump(mode="json")})
         elif decision.action == "advance":
             after = self.rollouts.advance(self.app, plan.rollout_id, decision.reason)
             self._record("step", plan.candidate, "advance",
@@ -273,7 +274,12 @@ class Monitor:
     def _record_made(self, record) -> None:
         from analytics.history import record_decision
 
-        delivery = record_decision(self.clickhouse, self.settings, record)
+        try:
+            delivery = record_decision(self.clickhouse, self.settings, record)
+        except Exception as exc:  # ClickHouse down: the step already happened in Redis; say what was not recorded
+            log.error("%s %s done but not recorded in the history (ClickHouse: %s): %s", record.kind,
+                      record.challenger, type(exc).__name__, record.reason)
+            return
         log.warning("%s %s: %s (delivered: %s)", record.kind, record.challenger, record.reason, delivery)
 
     # --- drift alerts ----------------------------------------------------------------------------
@@ -365,7 +371,8 @@ class Monitor:
         try:
             httpx.post(self.webhook_url, json=payload, timeout=5.0).raise_for_status()
         except httpx.HTTPError as exc:  # a webhook outage must not stop the monitor
-            log.error("webhook %s failed for %s: %s", self.webhook_url, payload.get("message"), exc)
+            # The URL is not logged: chat webhooks carry their secret in the path.
+            log.error("alert webhook failed for %s: %s", payload.get("message"), type(exc).__name__)
 
     # --- consumer lag ----------------------------------------------------------------------------
 
@@ -378,7 +385,7 @@ class Monitor:
         if self._lag_alerter is None:
             self._lag_alerter = LagAlerter(AlertRule.from_settings(self.settings),
                                            self.settings.lag_alert_webhook_url or self.webhook_url)
-            self._lag_monitor = LagMonitor(self.settings.kafka_bootstrap)
+            self._lag_monitor = LagMonitor(self.settings.kafka_bootstrap, security=self.settings.kafka_security)
         lag = self._lag_monitor.describe(self.settings.consumer_group)
         value = lag.total_lag if self._lag_alerter.rule.metric == "messages" else lag.max_lag_seconds
         self._lag_alerter.observe(lag.group, value)

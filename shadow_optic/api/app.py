@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from schemas.errors import (
     ChallengerError,
     ConfigError,
+    InvalidEventError,
     InvalidRequestError,
     NotFoundError,
     ShadowOpticError,
@@ -39,7 +40,7 @@ _ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 500,
 def _status_of(exc: ShadowOpticError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, (ConfigError, InvalidRequestError)):
+    if isinstance(exc, (ConfigError, InvalidRequestError, InvalidEventError)):  # an invalid body sent to the API
         return 400
     if isinstance(exc, ChallengerError):
         return 502

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from infra.clickhouse import redact_url
 from schemas.settings import Settings
 
 
@@ -14,7 +15,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
         state = stack.up(timeout_s=args.timeout)
         for name, info in state.services.items():
-            print(f"{name}={info.url}")
+            print(f"{name}={redact_url(info.url)}")  # an external URL may carry user:password@
     elif args.action == "down":
         stopped = stack.down()
         print("stopped: " + (", ".join(stopped) if stopped else "nothing (no process of ours was running)"))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from infra.clickhouse import redact_url
 from schemas.errors import StackError
 from shadow_optic.stack.processes import ManagedProcess, start_process, wait_until
 
@@ -49,4 +50,4 @@ def wait_for_redis(url: str, process: ManagedProcess | None, timeout_s: float,
         with redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, password=secret) as client:
             return bool(client.ping())
 
-    wait_until(ping, timeout_s, f"Redis at {url}", process)
+    wait_until(ping, timeout_s, f"Redis at {redact_url(url)}", process)

@@ -28,7 +28,7 @@ def feedback_agent(pipeline: Pipeline, clickhouse_url: str) -> Callable[[faust.S
 
     def insert(records: list[OutcomeFeedback]) -> None:
         if client[0] is None:
-            client[0] = connect(clickhouse_url)
+            client[0] = connect(clickhouse_url, pipeline.connections.clickhouse_security)
         insert_feedback(client[0], records)
 
     async def batch_body(batch: list[EventT]) -> None:

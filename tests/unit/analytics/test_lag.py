@@ -51,13 +51,14 @@ def test_alerts_go_to_the_webhook_as_json_and_a_failing_webhook_is_only_logged(c
         return httpx.Response(500 if len(posted) == 2 else 204)
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as http:
-        alerter = LagAlerter(AlertRule(fire_above=5, clear_below=1, checks=1), "http://hooks.invalid/x", http)
+        alerter = LagAlerter(AlertRule(fire_above=5, clear_below=1, checks=1), "http://hooks.invalid/T0/s3cret", http)
         assert alerter.observe("g", 10).kind is AlertKind.FIRED
         assert alerter.firing("g") and not alerter.firing("other")
         assert alerter.observe("g", 0).kind is AlertKind.CLEARED  # the webhook answers 500 this time
     assert [(p["kind"], p["group"], p["value"], p["threshold"]) for p in posted] == \
         [("fired", "g", 10.0, 5.0), ("cleared", "g", 0.0, 1.0)]
     assert "webhook" in caplog.text
+    assert "s3cret" not in caplog.text  # chat webhooks carry their secret in the path: the URL is never logged
 
 
 def test_group_totals_ignore_partitions_without_commits():
